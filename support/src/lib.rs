@@ -1,0 +1,28 @@
+//! Start-up plumbing that every step needs but no step is *about*.
+//!
+//! Each step's `main.rs` should read as "bind, log the URL, serve": the lesson
+//! lives in the step's `lib.rs`. What is left over — turning `RUST_LOG` into a
+//! logger, reading `PORT`, explaining a busy port in one sentence, checking
+//! that `public/` exists, waiting for Ctrl-C — lives here, once.
+//!
+//! # Layout
+//! - [`init_tracing`]: logs to the terminal, `info` unless `RUST_LOG` says otherwise.
+//! - [`config_from_env`]: reads a number such as `PORT` or `TICK_MS`, with a default.
+//! - [`bind_from_env`]: listens on `127.0.0.1:$PORT` (3000 by default, like the Node lesson).
+//! - [`require_folder`]: reports a missing `public/` folder before the server starts.
+//! - [`shutdown_signal`]: resolves on Ctrl-C or SIGTERM, for graceful shutdown.
+//! - [`StartupError`]: everything above that can go wrong, worded for a learner.
+
+mod bind;
+mod config;
+mod error;
+mod folder;
+mod logging;
+mod shutdown;
+
+pub use bind::{DEFAULT_PORT, bind_from_env};
+pub use config::config_from_env;
+pub use error::StartupError;
+pub use folder::require_folder;
+pub use logging::init_tracing;
+pub use shutdown::shutdown_signal;
