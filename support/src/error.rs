@@ -62,3 +62,40 @@ impl From<io::Error> for StartupError {
         StartupError::Io(error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A busy port's sentence names the port and shows `PORT=` with the next
+    /// port as an example of how to choose another.
+    #[test]
+    fn port_in_use_names_the_port_and_how_to_choose_another() {
+        // Arrange
+        let error = StartupError::PortInUse { port: 3000 };
+
+        // Act
+        let sentence = error.to_string();
+
+        // Assert
+        assert!(
+            sentence.starts_with("port 3000 is already in use"),
+            "{sentence}"
+        );
+        assert!(
+            sentence.contains("PORT=3001 cargo run -p <step>"),
+            "{sentence}"
+        );
+    }
+
+    /// `Debug` prints the same sentence as `Display`, so a failed `main`
+    /// shows `Error: <sentence>` rather than a struct dump.
+    #[test]
+    fn debug_is_the_friendly_sentence() {
+        // Arrange
+        let error = StartupError::PortInUse { port: 8080 };
+
+        // Act + Assert
+        assert_eq!(format!("{error:?}"), error.to_string());
+    }
+}
