@@ -138,8 +138,8 @@ pub async fn browser() -> Option<Browser> {
 /// One headless Chromium window, driven through WebDriver.
 ///
 /// The `wait_for_*` methods poll the page until it shows what the check
-/// expects or [`WAIT`]-style timeout runs out, then panic with what they saw
-/// last — so a check never sleeps and never hangs. For anything else (clicks,
+/// expects or their timeout (usually [`WAIT`]) runs out, then panic with what
+/// they saw last — so a check never sleeps blindly and never hangs. For anything else (clicks,
 /// typing), [`Browser::client`] gives the fantoccini client.
 pub struct Browser {
     client: Client,
@@ -155,13 +155,12 @@ impl Browser {
         let profile = driver.new_profile_folder();
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|flag| flag.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.display()));
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": { "binary": driver.chromium, "args": args },
-        });
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!("json!({{..}}) is an object")
-        };
+        let mut capabilities = Capabilities::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": driver.chromium, "args": args }),
+        );
         let client = timeout(STARTUP, connect(&driver.url, capabilities))
             .await
             .expect("Chromium started within the start-up timeout");
