@@ -1,0 +1,67 @@
+//! Step 04 checkpoint: messages up to 16 KiB are read; a bigger one is refused
+//! without the server reading it whole, and the client is told why.
+//!
+//! Run with `cargo test -p step-04-connect-logging --test message_size`.
+
+mod common;
+
+use common::{connect, log_lines, next_event, next_frame, spawn_app};
+use futures::SinkExt;
+use step_04_connect_logging::MAX_MESSAGE_BYTES;
+use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
+
+/// An envelope of exactly `size` bytes: `{"event":"big","data":"xxx…"}`.
+fn envelope_of_size(size: usize) -> String {
+    let empty = r#"{"event":"big","data":""}"#;
+    let padding = "x".repeat(size - empty.len());
+    let envelope = format!(r#"{{"event":"big","data":"{padding}"}}"#);
+    assert_eq!(envelope.len(), size);
+    envelope
+}
+
+/// A message of exactly 16 KiB is read and answered (with "unknown event",
+/// since step 04 knows no events), and the connection stays open.
+#[tokio::test]
+async fn a_message_of_16_kib_is_accepted() {
+    // Arrange
+    let addr = spawn_app().await;
+    let (mut client, _id) = connect(addr).await;
+
+    // Act
+    client
+        .send(Message::text(envelope_of_size(MAX_MESSAGE_BYTES)))
+        .await
+        .expect("send 16 KiB");
+
+    // Assert
+    let reply = next_event(&mut client).await;
+    assert_eq!(reply["event"], "error");
+    let message = reply["data"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with(r#"unknown event "big""#), "{reply}");
+}
+
+/// One byte more and the server closes the connection with code 1009
+/// ("message too big") and a reason, and logs the disconnect.
+#[tokio::test]
+async fn a_bigger_message_is_refused_with_close_code_1009() {
+    // Arrange
+    let addr = spawn_app().await;
+    let mut logs = log_lines();
+    let (mut client, id) = connect(addr).await;
+
+    // Act
+    client
+        .send(Message::text(envelope_of_size(MAX_MESSAGE_BYTES + 1)))
+        .await
+        .expect("send 16 KiB + 1 byte");
+
+    // Assert
+    match next_frame(&mut client).await {
+        Message::Close(Some(close)) => {
+            assert_eq!(close.code, CloseCode::Size);
+            assert!(close.reason.contains("message too big"), "{close:?}");
+        }
+        other => panic!("expected a close frame with code 1009, got {other:?}"),
+    }
+    logs.wait_for(&format!("user disconnected {id}")).await;
+}
