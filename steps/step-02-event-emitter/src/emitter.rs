@@ -273,9 +273,6 @@ impl<T> EventEmitter<T> {
             // listeners. Most of the time, though, it is a listener added in a
             // loop or per request and never removed.
             tracing::warn!(
-                event,
-                count,
-                max,
                 "possible EventEmitter leak: {count} listeners for event {event:?}, \
                  more than the limit of {max}; remove listeners with `off`, or raise \
                  the limit with `set_max_listeners`"

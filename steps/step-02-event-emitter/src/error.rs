@@ -9,8 +9,16 @@ use std::fmt;
 /// exceptions, so `emit` returns this value instead and the `Result` makes the
 /// caller decide. It carries no payload: the caller passed the payload by
 /// reference and still has it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct UnhandledError;
+
+/// The same sentence as `Display`: `main` returning `Result<(), UnhandledError>`
+/// prints an error with `Debug`, and a learner should read the sentence there.
+impl fmt::Debug for UnhandledError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 impl fmt::Display for UnhandledError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -17,6 +17,11 @@
 //! - [`UnhandledError`] (`src/error.rs`): what `emit("error", ..)` returns when
 //!   nobody listens for errors (Node throws instead).
 //!
+//! Programs that use it: `src/main.rs` (the demo), `examples/async_bus.rs`
+//! (the same listeners as tokio tasks on a `broadcast` channel), and
+//! `examples/leaky_listeners.rs` (a deliberate mistake that trips the
+//! max-listeners warning).
+//!
 //! # Example
 //! ```
 //! use std::{cell::Cell, rc::Rc};
