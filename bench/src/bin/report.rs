@@ -1,0 +1,3 @@
+//! The report writer (work in progress): reads loadgen JSON results.
+
+fn main() {}

@@ -1,0 +1,26 @@
+//! The benchmark of issue 5: how fast is the Rust chat compared with the Node
+//! socket.io original? Two binaries share this library:
+//!
+//! - `loadgen` opens many WebSocket chat clients against one server on
+//!   127.0.0.1, speaking this project's protocol or socket.io's, and measures
+//!   deliveries per second, latency percentiles, losses, and the server's CPU
+//!   and memory (`cargo run --release -p bench --bin loadgen -- --help`);
+//! - `report` turns a folder of loadgen JSON results into a Markdown table and
+//!   an SVG chart.
+//!
+//! `bench/compare.sh` drives both against step 07, step 08 and Node; the
+//! README's "How fast is it?" section shows its output.
+//!
+//! Layers, bottom up: `websocket` (frames), `protocol` (the two chat
+//! protocols), `client` (one simulated user), `run` (a whole run), `result`
+//! and `report` (numbers out).
+
+pub mod client;
+pub mod config;
+pub mod latency;
+pub mod protocol;
+pub mod report;
+pub mod result;
+pub mod run;
+pub mod server_process;
+pub mod websocket;

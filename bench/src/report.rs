@@ -1,0 +1,1 @@
+//! Turns loadgen JSON results into `results.md` and `chart.svg` (written next).

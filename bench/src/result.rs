@@ -1,0 +1,192 @@
+//! What a run reports: [`RunResult`], printed for people and saved as JSON for
+//! the report writer (`report.rs`), which reads many of them back.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Traffic;
+use crate::latency::LatencySummary;
+use crate::protocol::Protocol;
+use crate::server_process::ProcessSample;
+
+/// The traffic shape as stored in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TrafficShape {
+    Rate { messages_per_second: f64 },
+    FlatOut { in_flight_per_sender: u32 },
+    Idle,
+}
+
+impl From<Traffic> for TrafficShape {
+    fn from(traffic: Traffic) -> Self {
+        match traffic {
+            Traffic::Rate(messages_per_second) => TrafficShape::Rate {
+                messages_per_second,
+            },
+            Traffic::FlatOut { in_flight } => TrafficShape::FlatOut {
+                in_flight_per_sender: in_flight,
+            },
+            Traffic::Idle => TrafficShape::Idle,
+        }
+    }
+}
+
+/// What the server process spent, read from /proc.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ServerUsage {
+    /// CPU seconds (user + system, all threads) during the measured window.
+    pub cpu_seconds: f64,
+    /// The same, per million deliveries received in the window.
+    pub cpu_seconds_per_million_deliveries: Option<f64>,
+    /// Resident memory before the first client connected.
+    pub rss_before_bytes: u64,
+    /// Highest resident memory seen while the clients were connected.
+    pub rss_peak_bytes: u64,
+    /// The kernel's own peak (VmHWM) at the end, including the connect phase.
+    pub vm_hwm_bytes: u64,
+    /// (rss_peak − rss_before) / clients connected: memory per connection,
+    /// meaningful for idle runs.
+    pub rss_growth_per_connection_bytes: f64,
+}
+
+impl ServerUsage {
+    pub fn from_samples(
+        before: ProcessSample,
+        window_start: ProcessSample,
+        window_end: ProcessSample,
+        rss_peak_bytes: u64,
+        connections: u64,
+        deliveries: u64,
+    ) -> ServerUsage {
+        let cpu_seconds = (window_end.cpu_seconds - window_start.cpu_seconds).max(0.0);
+        ServerUsage {
+            cpu_seconds,
+            cpu_seconds_per_million_deliveries: (deliveries > 0)
+                .then(|| cpu_seconds / (deliveries as f64 / 1e6)),
+            rss_before_bytes: before.rss_bytes,
+            rss_peak_bytes,
+            vm_hwm_bytes: window_end.peak_rss_bytes,
+            rss_growth_per_connection_bytes: rss_peak_bytes.saturating_sub(before.rss_bytes) as f64
+                / connections.max(1) as f64,
+        }
+    }
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub scenario: String,
+    pub scenario_title: String,
+    pub server_name: String,
+    pub protocol: Protocol,
+    pub url: String,
+    pub clients_requested: u32,
+    pub clients_connected: u64,
+    pub connect_failures: u64,
+    pub first_connect_error: Option<String>,
+    pub connect_seconds: f64,
+    /// Clients the server closed (or that failed) before the run ended.
+    pub clients_ended_early: u64,
+    pub first_early_end_reason: Option<String>,
+    pub senders: u64,
+    pub traffic: TrafficShape,
+    pub warmup_seconds: f64,
+    pub measured_seconds: f64,
+    pub messages_sent_total: u64,
+    /// Messages sent inside the measured window; only these are counted below.
+    pub messages_sent_measured: u64,
+    /// messages_sent_measured × clients_connected: everyone gets every message.
+    pub deliveries_expected: u64,
+    pub deliveries_received: u64,
+    pub deliveries_lost: u64,
+    pub deliveries_per_second: f64,
+    /// `error` events (or socket.io connect errors) the server sent.
+    pub server_errors: u64,
+    pub latency: Option<LatencySummary>,
+    pub server: Option<ServerUsage>,
+    pub generator_threads: usize,
+}
+
+const KIB: f64 = 1024.0;
+const MIB: f64 = 1024.0 * 1024.0;
+
+impl fmt::Display for RunResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} against {} ({}, {})",
+            self.scenario_title, self.server_name, self.protocol, self.url
+        )?;
+        writeln!(
+            f,
+            "  clients connected   {} of {} in {:.1} s{}",
+            self.clients_connected,
+            self.clients_requested,
+            self.connect_seconds,
+            match &self.first_connect_error {
+                Some(error) => format!(" ({} failed, e.g. {error})", self.connect_failures),
+                None => String::new(),
+            }
+        )?;
+        if self.clients_ended_early > 0 {
+            writeln!(
+                f,
+                "  ended early         {} ({})",
+                self.clients_ended_early,
+                self.first_early_end_reason.as_deref().unwrap_or("?")
+            )?;
+        }
+        if self.traffic != TrafficShape::Idle {
+            writeln!(
+                f,
+                "  messages sent       {} in the {:.1} s window ({} with warm-up), {} senders",
+                self.messages_sent_measured,
+                self.measured_seconds,
+                self.messages_sent_total,
+                self.senders
+            )?;
+            writeln!(
+                f,
+                "  deliveries          {} expected, {} received, {} lost",
+                self.deliveries_expected, self.deliveries_received, self.deliveries_lost
+            )?;
+            writeln!(f, "  deliveries/s        {:.0}", self.deliveries_per_second)?;
+            if let Some(latency) = self.latency {
+                writeln!(
+                    f,
+                    "  latency ms          p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+                    latency.p50_ms, latency.p90_ms, latency.p99_ms, latency.max_ms
+                )?;
+            }
+            if self.server_errors > 0 {
+                writeln!(f, "  server errors       {}", self.server_errors)?;
+            }
+        }
+        if let Some(server) = self.server {
+            if let Some(per_million) = server.cpu_seconds_per_million_deliveries {
+                writeln!(
+                    f,
+                    "  server CPU          {:.2} s in the window, {:.3} s per million deliveries",
+                    server.cpu_seconds, per_million
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "  server CPU          {:.2} s in the window",
+                    server.cpu_seconds
+                )?;
+            }
+            writeln!(
+                f,
+                "  server memory       {:.1} MiB before, {:.1} MiB peak (VmHWM {:.1} MiB), {:.1} KiB per connection",
+                server.rss_before_bytes as f64 / MIB,
+                server.rss_peak_bytes as f64 / MIB,
+                server.vm_hwm_bytes as f64 / MIB,
+                server.rss_growth_per_connection_bytes / KIB
+            )?;
+        }
+        Ok(())
+    }
+}

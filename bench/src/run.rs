@@ -1,0 +1,286 @@
+//! One load-generator run from start to finish:
+//!
+//! 1. raise the open-file limit, sample the server (baseline memory);
+//! 2. open all clients, a bounded number of handshakes at a time;
+//! 3. warm up, then measure for `--duration` (senders publish, everyone
+//!    receives), sampling the server's CPU at both edges of the window and its
+//!    memory throughout;
+//! 4. drain: wait until every measured message reached every client, or
+//!    `--drain` runs out (what is still missing then counts as lost);
+//! 5. stop every client and merge what they saw into a [`RunResult`].
+//!
+//! Every phase has a deadline, so a run always ends by itself.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::client::{Client, ClientOutcome, RunShared, SenderRole};
+use crate::config::{LoadConfig, Traffic};
+use crate::latency::{Clock, LatencyHistogram};
+use crate::result::{RunResult, ServerUsage};
+use crate::server_process::{self, ProcessSample};
+
+/// Longest a single client may take to connect and greet.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the whole connect phase may take, however many clients.
+const CONNECT_PHASE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often the server's memory is sampled for its peak.
+const MEMORY_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+/// Pause between connecting and sending, so the server settles (and, in idle
+/// mode, so its memory reflects the connections, not the handshakes).
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// Raises this process's open-file soft limit to the hard limit and returns
+/// the new soft limit: every client is a socket, and the usual soft limit of
+/// 1024 would stop a 10,000-client run early.
+pub fn raise_open_file_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
+/// Performs one run as configured.
+pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
+    let file_limit = raise_open_file_limit()
+        .map_err(|error| format!("could not raise the open-file limit: {error}"))?;
+    // Each client needs one descriptor; keep a margin for the runtime itself.
+    if u64::from(config.clients) + 64 > file_limit {
+        return Err(format!(
+            "{} clients need more open files than this process may have ({file_limit}); raise the hard limit \
+             (ulimit -Hn) or use fewer clients",
+            config.clients
+        ));
+    }
+    let server_before = match config.server_pid {
+        Some(pid) => Some(
+            server_process::sample(pid)
+                .map_err(|error| format!("cannot read server pid {pid}: {error}"))?,
+        ),
+        None => None,
+    };
+
+    let connect_started = Instant::now();
+    let (mut clients, connect_failures) = connect_all(config).await;
+    let connect_seconds = connect_started.elapsed().as_secs_f64();
+    if clients.is_empty() {
+        return Err(format!(
+            "no client could connect to {}{}: {}",
+            config.server,
+            config.path,
+            connect_failures.first_error.unwrap_or_default()
+        ));
+    }
+    // Senders are the first `senders` clients that connected, numbered from 0.
+    clients.sort_by_key(|client| client.index);
+    let connected = clients.len() as u64;
+    let senders = u64::from(config.senders).min(connected);
+
+    let clock = Clock::start();
+    let traffic_start = Instant::now() + SETTLE;
+    let measure_start = traffic_start + config.warmup;
+    let measure_end = measure_start + config.duration;
+    let shared = Arc::new(RunShared {
+        clock,
+        traffic_start,
+        measure_start_ns: clock.ns_at(measure_start),
+        measure_end_ns: clock.ns_at(measure_end),
+        measured_sent: AtomicU64::new(0),
+        measured_received: AtomicU64::new(0),
+    });
+
+    let (stop_sender, stop) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    for (position, client) in clients.into_iter().enumerate() {
+        // Renumber so that "the first K" are the senders even if some failed.
+        let role = SenderRole::for_client(position as u32, config, traffic_start);
+        let client = client.renumbered(position as u32);
+        tasks.spawn(client.run(role, Arc::clone(&shared), stop.clone()));
+    }
+
+    // Watch the server's memory for the whole run, in the background.
+    let (memory_stop, memory_peak) = match config.server_pid {
+        Some(pid) => {
+            let (stop_memory, watched) = watch::channel(false);
+            (
+                Some(stop_memory),
+                Some(tokio::spawn(track_peak_rss(pid, watched))),
+            )
+        }
+        None => (None, None),
+    };
+
+    tokio::time::sleep_until(measure_start.into()).await;
+    let server_at_start = config
+        .server_pid
+        .and_then(|pid| server_process::sample(pid).ok());
+    tokio::time::sleep_until(measure_end.into()).await;
+    let server_at_end = config
+        .server_pid
+        .and_then(|pid| server_process::sample(pid).ok());
+
+    // Drain: every measured message should reach every connected client.
+    let drain_deadline = Instant::now() + config.drain;
+    let expected = || shared.measured_sent.load(Ordering::Relaxed) * connected;
+    if config.traffic != Traffic::Idle {
+        while shared.measured_received.load(Ordering::Relaxed) < expected()
+            && Instant::now() < drain_deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // Stop everyone and collect what they saw.
+    let _ = stop_sender.send(true);
+    let mut latencies = LatencyHistogram::default();
+    let mut totals = ClientOutcome::default();
+    let mut ended_early = 0u64;
+    let mut first_early_reason = None;
+    let collect = async {
+        while let Some(joined) = tasks.join_next().await {
+            let Ok(outcome) = joined else { continue };
+            latencies.merge(&outcome.latencies);
+            totals.received_measured += outcome.received_measured;
+            totals.received_total += outcome.received_total;
+            totals.sent_total += outcome.sent_total;
+            totals.sent_measured += outcome.sent_measured;
+            totals.server_errors += outcome.server_errors;
+            if let Some(reason) = outcome.ended_early {
+                ended_early += 1;
+                first_early_reason.get_or_insert(reason);
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), collect)
+        .await
+        .is_err()
+    {
+        return Err("clients did not stop within 10 s of being told to".into());
+    }
+
+    let peak_rss = match (memory_stop, memory_peak) {
+        (Some(stop_memory), Some(handle)) => {
+            let _ = stop_memory.send(true);
+            handle.await.ok()
+        }
+        _ => None,
+    };
+
+    let deliveries_expected = totals.sent_measured * connected;
+    let measured_seconds = config.duration.as_secs_f64();
+    let server = match (server_before, server_at_start, server_at_end) {
+        (Some(before), Some(start), Some(end)) => Some(ServerUsage::from_samples(
+            before,
+            start,
+            end,
+            peak_rss.unwrap_or(end.rss_bytes),
+            connected,
+            totals.received_measured,
+        )),
+        _ => None,
+    };
+
+    Ok(RunResult {
+        scenario: config.scenario.clone(),
+        scenario_title: config.scenario_title.clone(),
+        server_name: config.server_name.clone(),
+        protocol: config.protocol,
+        url: format!("ws://{}{}", config.server, config.path),
+        clients_requested: config.clients,
+        clients_connected: connected,
+        connect_failures: connect_failures.count,
+        first_connect_error: connect_failures.first_error,
+        connect_seconds,
+        clients_ended_early: ended_early,
+        first_early_end_reason: first_early_reason,
+        senders,
+        traffic: config.traffic.into(),
+        warmup_seconds: config.warmup.as_secs_f64(),
+        measured_seconds,
+        messages_sent_total: totals.sent_total,
+        messages_sent_measured: totals.sent_measured,
+        deliveries_expected,
+        deliveries_received: totals.received_measured,
+        deliveries_lost: deliveries_expected.saturating_sub(totals.received_measured),
+        deliveries_per_second: totals.received_measured as f64 / measured_seconds.max(f64::EPSILON),
+        server_errors: totals.server_errors,
+        latency: latencies.summary(),
+        server,
+        generator_threads: config.threads,
+    })
+}
+
+/// Connection attempts that failed, with the first reason as an example.
+#[derive(Default)]
+struct ConnectFailures {
+    count: u64,
+    first_error: Option<String>,
+}
+
+/// Opens all clients, at most `connect_concurrency` handshakes at a time (a
+/// burst of thousands of SYNs would overflow the server's accept backlog and
+/// measure the kernel's retry timer instead of the server).
+async fn connect_all(config: &LoadConfig) -> (Vec<Client>, ConnectFailures) {
+    let permits = Arc::new(Semaphore::new(config.connect_concurrency as usize));
+    let config_shared = Arc::new(config.clone());
+    let mut attempts = JoinSet::new();
+    for index in 0..config.clients {
+        let permits = Arc::clone(&permits);
+        let config = Arc::clone(&config_shared);
+        attempts.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, Client::open(index, &config)).await {
+                Ok(Ok(client)) => Ok(client),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(_) => Err(format!("no greeting within {HANDSHAKE_TIMEOUT:?}")),
+            }
+        });
+    }
+    let mut clients = Vec::with_capacity(config.clients as usize);
+    let mut failures = ConnectFailures::default();
+    let deadline = tokio::time::Instant::now() + CONNECT_PHASE_TIMEOUT;
+    loop {
+        match tokio::time::timeout_at(deadline, attempts.join_next()).await {
+            Ok(Some(Ok(Ok(client)))) => clients.push(client),
+            Ok(Some(Ok(Err(error)))) => {
+                failures.count += 1;
+                failures.first_error.get_or_insert(error);
+            }
+            Ok(Some(Err(join_error))) => {
+                failures.count += 1;
+                failures.first_error.get_or_insert(join_error.to_string());
+            }
+            Ok(None) => break,
+            Err(_) => {
+                failures.count += attempts.len() as u64;
+                failures
+                    .first_error
+                    .get_or_insert(format!("connect phase took over {CONNECT_PHASE_TIMEOUT:?}"));
+                attempts.abort_all();
+                break;
+            }
+        }
+    }
+    (clients, failures)
+}
+
+/// Samples the server's resident memory until told to stop; returns the peak.
+async fn track_peak_rss(pid: u32, mut stop: watch::Receiver<bool>) -> u64 {
+    let mut peak = 0;
+    let mut every = tokio::time::interval(MEMORY_SAMPLE_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = every.tick() => {
+                if let Ok(ProcessSample { rss_bytes, .. }) = server_process::sample(pid) {
+                    peak = peak.max(rss_bytes);
+                }
+            }
+        }
+    }
+    if let Ok(last) = server_process::sample(pid) {
+        peak = peak.max(last.rss_bytes);
+    }
+    peak
+}
