@@ -109,3 +109,35 @@ async fn head_root_sends_headers_without_a_body() {
     );
     assert!(response.body().is_empty(), "HEAD has no body");
 }
+
+/// The query string is not part of the file name: `/style.css?v=2` (a common
+/// way to defeat the browser's cache) is still `style.css`.
+#[tokio::test]
+async fn query_string_is_ignored() {
+    // Arrange
+    let style_css = file_in_public_folder("style.css");
+
+    // Act
+    let response = get("/style.css?v=2").await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.body().as_ref(), style_css.as_slice());
+}
+
+/// Static files are only read: `POST /` is `405 Method Not Allowed`, with an
+/// `Allow` header naming the methods that do work.
+#[tokio::test]
+async fn post_is_method_not_allowed() {
+    // Arrange
+    let request = Request::post("/")
+        .body(Body::empty())
+        .expect("a valid request");
+
+    // Act
+    let response = send(request).await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()[header::ALLOW], "GET,HEAD");
+}
