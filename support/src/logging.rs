@@ -2,10 +2,25 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// The level used when `RUST_LOG` is unset or empty: the lesson's own lines
+/// ("listening on ...", "a user connected ...") and nothing noisier.
+const DEFAULT_FILTER: &str = "info";
+
 /// Sends `tracing` events to the terminal at `info` level, or at whatever
-/// `RUST_LOG` asks for (`RUST_LOG=debug`, `RUST_LOG=tower_http=trace`, ...).
+/// `RUST_LOG` asks for (`RUST_LOG=debug`, `RUST_LOG=info,tower_http=debug`, ...).
 pub fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // An empty `RUST_LOG=` would otherwise parse as "log nothing", hiding even
+    // the URL to open; treat it like an unset variable.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
+            .unwrap_or_else(|error| {
+                eprintln!(
+                    "RUST_LOG={directives:?} is not valid ({error}); using {DEFAULT_FILTER:?}"
+                );
+                EnvFilter::new(DEFAULT_FILTER)
+            }),
+        _ => EnvFilter::new(DEFAULT_FILTER),
+    };
     // `try_init` rather than `init`: a second call (from a test, say) is
     // harmless instead of a panic.
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
