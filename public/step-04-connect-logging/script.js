@@ -29,8 +29,9 @@ let countdown = null;
 socket.on("reconnecting", ({ delayMs }) => {
   const retryAt = Date.now() + delayMs;
   const show = () => {
-    const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-    showStatus("disconnected", `disconnected — reconnecting in ${seconds} s`);
+    const seconds = Math.ceil((retryAt - Date.now()) / 1000);
+    const when = seconds > 0 ? `in ${seconds} s` : "now";
+    showStatus("disconnected", `disconnected — reconnecting ${when}`);
   };
   stopCountdown();
   show();

@@ -30,7 +30,7 @@ use tower_http::{
     services::{ServeDir, ServeFile},
     trace::TraceLayer,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::{
     ids::ConnectionId,
@@ -117,7 +117,7 @@ async fn talk_until_closed(socket: &mut WebSocket, id: &ConnectionId) -> &'stati
     // In step 04 the server understands no event from the client, so every
     // frame it sends is answered with an `error` event saying what was wrong
     // (steps 06 and 07 teach it some events).
-    let mut reason = "connection dropped without a close frame";
+    let mut reason = "connection ended without a close frame";
     while let Some(received) = socket.recv().await {
         let reply = match received {
             Ok(Message::Text(text)) => match protocol::parse_client_frame(&text) {
@@ -141,9 +141,14 @@ async fn talk_until_closed(socket: &mut WebSocket, id: &ConnectionId) -> &'stati
                 refuse_message_too_big(socket).await;
                 return "message too big";
             }
-            // A TCP connection that vanished (tab killed, laptop lid closed,
-            // network gone) shows up here, not as a close frame.
-            Err(_) => return reason,
+            // A TCP connection that vanished (browser killed, laptop lid
+            // closed, network gone) ends here, not with a close frame; so does
+            // a frame that breaks the WebSocket rules. Either way the library
+            // can read no further.
+            Err(error) => {
+                debug!("connection {id} ended: {error}");
+                return reason;
+            }
         };
         if send(socket, reply).await.is_err() {
             return "connection lost while sending";

@@ -8,7 +8,13 @@ mod common;
 use common::{connect, log_lines, next_event, next_frame, spawn_app};
 use futures::SinkExt;
 use step_04_connect_logging::MAX_MESSAGE_BYTES;
-use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
+use tokio_tungstenite::tungstenite::{
+    Message,
+    protocol::frame::{
+        Frame,
+        coding::{CloseCode, Data, OpCode},
+    },
+};
 
 /// An envelope of exactly `size` bytes: `{"event":"big","data":"xxx…"}`.
 fn envelope_of_size(size: usize) -> String {
@@ -64,4 +70,32 @@ async fn a_bigger_message_is_refused_with_close_code_1009() {
         other => panic!("expected a close frame with code 1009, got {other:?}"),
     }
     logs.wait_for(&format!("user disconnected {id}")).await;
+}
+
+/// The limit is on the whole message, not only on each frame: a message sent
+/// as three fragments of 8 KiB each (24 KiB in all, every frame under the
+/// limit) is refused with 1009 too, as soon as the total passes 16 KiB.
+#[tokio::test]
+async fn a_big_message_in_small_fragments_is_refused_too() {
+    // Arrange
+    let addr = spawn_app().await;
+    let (mut client, _id) = connect(addr).await;
+    let fragment = "x".repeat(8 * 1024);
+
+    // Act: a text frame that is not final, then continuation frames.
+    let first = Frame::message(fragment.clone(), OpCode::Data(Data::Text), false);
+    let middle = Frame::message(fragment.clone(), OpCode::Data(Data::Continue), false);
+    let last = Frame::message(fragment, OpCode::Data(Data::Continue), true);
+    for frame in [first, middle, last] {
+        // The server may already have hung up before the last fragment.
+        if client.send(Message::Frame(frame)).await.is_err() {
+            break;
+        }
+    }
+
+    // Assert
+    match next_frame(&mut client).await {
+        Message::Close(Some(close)) => assert_eq!(close.code, CloseCode::Size),
+        other => panic!("expected a close frame with code 1009, got {other:?}"),
+    }
 }
