@@ -84,8 +84,9 @@ async fn upgrade_to_websocket(upgrade: WebSocketUpgrade) -> Response {
         }
     };
     upgrade
-        // Both limits: a message may be split into many frames, so the frame
-        // limit alone would not stop a huge message made of small frames.
+        // Both limits: the frame limit refuses one huge frame as soon as its
+        // header is read; the message limit refuses a huge message sent as
+        // many small frames.
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| handle_connection(socket, id))
