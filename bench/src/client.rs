@@ -147,6 +147,10 @@ pub struct ClientOutcome {
     /// Latencies of deliveries of messages sent inside the measured window.
     pub latencies: LatencyHistogram,
     pub received_measured: u64,
+    /// Deliveries that *arrived* inside the measured window, whenever they
+    /// were sent: the throughput the server really achieved (a server that
+    /// falls behind delivers fewer per second than were offered).
+    pub received_in_window: u64,
     pub received_total: u64,
     pub sent_total: u64,
     pub sent_measured: u64,
@@ -170,8 +174,9 @@ pub struct RunShared {
 }
 
 impl RunShared {
-    fn is_measured(&self, sent_ns: u64) -> bool {
-        (self.measure_start_ns..self.measure_end_ns).contains(&sent_ns)
+    /// Whether an instant on the run's clock falls in the measured window.
+    fn is_measured(&self, ns: u64) -> bool {
+        (self.measure_start_ns..self.measure_end_ns).contains(&ns)
     }
 }
 
@@ -359,12 +364,14 @@ impl Client {
     ) -> Result<u32, ClientError> {
         let mut own_echoes = 0;
         let mut measured_in_batch = 0;
+        let arrived_in_window = shared.is_measured(received_ns);
         while let Some(frame) = websocket::decode_frame(self.inbox.pending())? {
             let used = frame.encoded_len;
             match self.assembler.push(frame)? {
                 Some(Message::Text(text)) => match self.protocol.classify(text) {
                     Incoming::Delivery(stamp) => {
                         outcome.received_total += 1;
+                        outcome.received_in_window += u64::from(arrived_in_window);
                         if stamp.sender == self.index {
                             own_echoes += 1;
                         }

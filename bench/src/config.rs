@@ -195,7 +195,7 @@ impl LoadConfig {
             }
             Traffic::FlatOut { in_flight }
         } else {
-            if !(rate > 0.0 && rate.is_finite()) {
+            if rate.is_nan() || rate <= 0.0 || rate.is_infinite() {
                 return Err(invalid(
                     "--rate must be a positive number of messages per second",
                 ));

@@ -1,1 +1,585 @@
-//! Turns loadgen JSON results into `results.md` and `chart.svg` (written next).
+//! Turns a folder of loadgen JSON results (several rounds of several
+//! scenarios against several servers) into the two artefacts the README shows:
+//! a Markdown table ([`markdown_table`]) and an SVG bar chart ([`svg_chart`]).
+//!
+//! Each figure is the **median over rounds**, which shrugs off one noisy round
+//! on a shared machine; losses are the **worst** round, because "lose nothing"
+//! must hold every time, not on average. The SVG is written by hand: a few
+//! rectangles and labels do not need a plotting library.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::result::{RunResult, TrafficShape};
+
+/// The medians of one server in one scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerFigures {
+    pub server_name: String,
+    pub rounds: usize,
+    pub clients_requested: u32,
+    pub clients_connected: f64,
+    pub deliveries_per_second: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub lost_worst: u64,
+    pub server_errors_worst: u64,
+    pub cpu_seconds_per_million: Option<f64>,
+    pub memory_per_connection_bytes: Option<f64>,
+}
+
+/// One scenario with every server measured in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioFigures {
+    pub scenario: String,
+    pub title: String,
+    pub idle: bool,
+    pub servers: Vec<ServerFigures>,
+}
+
+/// The median of `values` (mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    })
+}
+
+/// Groups runs by scenario (sorted by scenario id) and server (sorted by
+/// name), and reduces each group's rounds to medians.
+pub fn summarize(runs: &[RunResult]) -> Vec<ScenarioFigures> {
+    let mut groups: BTreeMap<&str, BTreeMap<&str, Vec<&RunResult>>> = BTreeMap::new();
+    for run in runs {
+        groups
+            .entry(&run.scenario)
+            .or_default()
+            .entry(&run.server_name)
+            .or_default()
+            .push(run);
+    }
+    groups
+        .into_iter()
+        .map(|(scenario, servers)| {
+            let first = servers.values().flatten().next().copied();
+            ScenarioFigures {
+                scenario: scenario.to_owned(),
+                title: first
+                    .map(|run| run.scenario_title.clone())
+                    .unwrap_or_default(),
+                idle: first.is_some_and(|run| run.traffic == TrafficShape::Idle),
+                servers: servers
+                    .into_iter()
+                    .map(|(name, rounds)| server_figures(name, &rounds))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn server_figures(name: &str, rounds: &[&RunResult]) -> ServerFigures {
+    let of = |pick: &dyn Fn(&RunResult) -> Option<f64>| -> Option<f64> {
+        median(
+            &rounds
+                .iter()
+                .filter_map(|run| pick(run))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let idle = rounds.iter().all(|run| run.traffic == TrafficShape::Idle);
+    let traffic = |pick: &dyn Fn(&RunResult) -> Option<f64>| if idle { None } else { of(pick) };
+    ServerFigures {
+        server_name: name.to_owned(),
+        rounds: rounds.len(),
+        clients_requested: rounds
+            .iter()
+            .map(|run| run.clients_requested)
+            .max()
+            .unwrap_or(0),
+        clients_connected: of(&|run| Some(run.clients_connected as f64)).unwrap_or(0.0),
+        deliveries_per_second: traffic(&|run| Some(run.deliveries_per_second)),
+        p50_ms: traffic(&|run| run.latency.map(|latency| latency.p50_ms)),
+        p99_ms: traffic(&|run| run.latency.map(|latency| latency.p99_ms)),
+        lost_worst: rounds
+            .iter()
+            .map(|run| run.deliveries_lost)
+            .max()
+            .unwrap_or(0),
+        server_errors_worst: rounds
+            .iter()
+            .map(|run| run.server_errors)
+            .max()
+            .unwrap_or(0),
+        cpu_seconds_per_million: traffic(&|run| {
+            run.server
+                .and_then(|server| server.cpu_seconds_per_million_deliveries)
+        }),
+        memory_per_connection_bytes: if idle {
+            of(&|run| {
+                run.server
+                    .map(|server| server.rss_growth_per_connection_bytes)
+            })
+        } else {
+            None
+        },
+    }
+}
+
+/// `1234567.8` → `1,234,568`.
+pub fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.abs());
+    let mut grouped = String::new();
+    for (position, digit) in digits.chars().enumerate() {
+        if position > 0 && (digits.len() - position) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if value < 0.0 {
+        format!("-{grouped}")
+    } else {
+        grouped
+    }
+}
+
+/// Milliseconds with precision that suits their size: 0.412, 8.61, 31.2, 460.
+pub fn millis(value: f64) -> String {
+    match value {
+        v if v < 1.0 => format!("{v:.3}"),
+        v if v < 10.0 => format!("{v:.2}"),
+        v if v < 100.0 => format!("{v:.1}"),
+        v => format!("{v:.0}"),
+    }
+}
+
+const DASH: &str = "–";
+
+/// The Markdown table: one row per scenario and server.
+pub fn markdown_table(scenarios: &[ScenarioFigures]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| scenario | server | clients | deliveries/s | p50 ms | p99 ms | lost (worst round) | \
+         server CPU-s per million deliveries | server memory per idle connection |\n",
+    );
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for scenario in scenarios {
+        for server in &scenario.servers {
+            let lost = if scenario.idle {
+                DASH.to_owned()
+            } else if server.server_errors_worst > 0 {
+                format!(
+                    "{} ({} error events)",
+                    thousands(server.lost_worst as f64),
+                    server.server_errors_worst
+                )
+            } else {
+                thousands(server.lost_worst as f64)
+            };
+            let clients = if server.clients_connected < f64::from(server.clients_requested) {
+                format!(
+                    "{} of {}",
+                    thousands(server.clients_connected),
+                    thousands(f64::from(server.clients_requested))
+                )
+            } else {
+                thousands(f64::from(server.clients_requested))
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                scenario.title,
+                server.server_name,
+                clients,
+                server
+                    .deliveries_per_second
+                    .map_or(DASH.to_owned(), thousands),
+                server.p50_ms.map_or(DASH.to_owned(), millis),
+                server.p99_ms.map_or(DASH.to_owned(), millis),
+                lost,
+                server
+                    .cpu_seconds_per_million
+                    .map_or(DASH.to_owned(), |cpu| format!("{cpu:.2}")),
+                server
+                    .memory_per_connection_bytes
+                    .map_or(DASH.to_owned(), |bytes| format!(
+                        "{:.1} KiB",
+                        bytes / 1024.0
+                    )),
+            );
+        }
+    }
+    out
+}
+
+/// Bar colours, one per server in name order; chosen to stay distinct for
+/// colour-blind readers (Okabe–Ito palette).
+const COLOURS: [&str; 6] = [
+    "#E69F00", "#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
+];
+
+const PANEL_WIDTH: f64 = 300.0;
+const PANEL_HEIGHT: f64 = 210.0;
+const GAP: f64 = 30.0;
+const MARGIN: f64 = 20.0;
+const LEGEND_HEIGHT: f64 = 40.0;
+
+/// One small bar chart: a title and one value per server.
+struct Panel {
+    title: String,
+    unit: &'static str,
+    bars: Vec<(usize, Option<f64>)>,
+    format: fn(f64) -> String,
+}
+
+/// The chart: deliveries/s (top row) and p99 latency (second row) for each
+/// traffic scenario, and memory per connection for the idle scenario(s)
+/// (third row). Every panel has its own linear scale starting at zero, and
+/// every bar is labelled with its value, so no panel can mislead.
+pub fn svg_chart(scenarios: &[ScenarioFigures]) -> String {
+    let mut server_names: Vec<&str> = scenarios
+        .iter()
+        .flat_map(|scenario| {
+            scenario
+                .servers
+                .iter()
+                .map(|server| server.server_name.as_str())
+        })
+        .collect();
+    server_names.sort_unstable();
+    server_names.dedup();
+    let colour_of = |name: &str| {
+        server_names
+            .iter()
+            .position(|known| *known == name)
+            .unwrap_or(0)
+    };
+
+    let traffic: Vec<&ScenarioFigures> =
+        scenarios.iter().filter(|scenario| !scenario.idle).collect();
+    let idle: Vec<&ScenarioFigures> = scenarios.iter().filter(|scenario| scenario.idle).collect();
+    let panel = |scenario: &ScenarioFigures,
+                 title: String,
+                 unit,
+                 pick: fn(&ServerFigures) -> Option<f64>,
+                 format| Panel {
+        title,
+        unit,
+        bars: scenario
+            .servers
+            .iter()
+            .map(|server| (colour_of(&server.server_name), pick(server)))
+            .collect(),
+        format,
+    };
+    let mut rows: Vec<Vec<Panel>> = Vec::new();
+    rows.push(
+        traffic
+            .iter()
+            .map(|s| {
+                panel(
+                    s,
+                    s.title.clone(),
+                    "deliveries/s",
+                    |f| f.deliveries_per_second,
+                    thousands,
+                )
+            })
+            .collect(),
+    );
+    rows.push(
+        traffic
+            .iter()
+            .map(|s| panel(s, s.title.clone(), "p99 latency, ms", |f| f.p99_ms, millis))
+            .collect(),
+    );
+    rows.push(
+        idle.iter()
+            .map(|s| {
+                panel(
+                    s,
+                    s.title.clone(),
+                    "server memory per connection, KiB",
+                    |f| f.memory_per_connection_bytes.map(|bytes| bytes / 1024.0),
+                    |kib| format!("{kib:.1}"),
+                )
+            })
+            .collect(),
+    );
+    rows.retain(|row| !row.is_empty());
+
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(1).max(1) as f64;
+    let width = MARGIN * 2.0 + columns * PANEL_WIDTH + (columns - 1.0) * GAP;
+    let height = MARGIN * 2.0 + LEGEND_HEIGHT + rows.len() as f64 * (PANEL_HEIGHT + GAP);
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    // Legend.
+    let mut x = MARGIN;
+    for (index, name) in server_names.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{x}" y="{y}" width="14" height="14" fill="{colour}"/><text x="{tx}" y="{ty}">{label}</text>"#,
+            y = MARGIN,
+            colour = COLOURS[index % COLOURS.len()],
+            tx = x + 20.0,
+            ty = MARGIN + 12.0,
+            label = escape(name),
+        );
+        x += 40.0 + 8.0 * name.chars().count() as f64;
+    }
+    for (row_index, row) in rows.iter().enumerate() {
+        for (column_index, panel) in row.iter().enumerate() {
+            let left = MARGIN + column_index as f64 * (PANEL_WIDTH + GAP);
+            let top = MARGIN + LEGEND_HEIGHT + row_index as f64 * (PANEL_HEIGHT + GAP);
+            draw_panel(&mut svg, panel, left, top);
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// A "nice" axis maximum (1, 2 or 5 times a power of ten) at or above `max`.
+fn nice_ceiling(max: f64) -> f64 {
+    // Also catches NaN: nothing sensible to scale to.
+    if max.is_nan() || max <= 0.0 {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|step| step * magnitude)
+        .find(|candidate| *candidate >= max)
+        .unwrap_or(10.0 * magnitude)
+}
+
+fn draw_panel(svg: &mut String, panel: &Panel, left: f64, top: f64) {
+    let plot_left = left + 10.0;
+    let plot_top = top + 42.0;
+    let plot_width = PANEL_WIDTH - 20.0;
+    let plot_height = PANEL_HEIGHT - 60.0;
+    let axis_max = nice_ceiling(
+        panel
+            .bars
+            .iter()
+            .filter_map(|(_, value)| *value)
+            .fold(0.0, f64::max),
+    );
+
+    let _ = writeln!(
+        svg,
+        r##"<text x="{x}" y="{y}" font-weight="bold">{title}</text><text x="{x}" y="{y2}" fill="#555">{unit} (axis 0 to {max})</text>"##,
+        x = left,
+        y = top + 14.0,
+        y2 = top + 30.0,
+        title = escape(&panel.title),
+        unit = escape(panel.unit),
+        max = escape(&(panel.format)(axis_max)),
+    );
+    let baseline = plot_top + plot_height;
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{plot_left}" y1="{baseline}" x2="{x2}" y2="{baseline}" stroke="#333"/>"##,
+        x2 = plot_left + plot_width
+    );
+    let slot = plot_width / panel.bars.len().max(1) as f64;
+    let bar_width = slot * 0.6;
+    for (position, (colour, value)) in panel.bars.iter().enumerate() {
+        let x = plot_left + position as f64 * slot + (slot - bar_width) / 2.0;
+        let centre = x + bar_width / 2.0;
+        match value {
+            Some(value) => {
+                let bar_height = (value / axis_max * plot_height).max(1.0);
+                let _ = writeln!(
+                    svg,
+                    r#"<rect x="{x:.1}" y="{y:.1}" width="{bar_width:.1}" height="{bar_height:.1}" fill="{fill}"/><text x="{centre:.1}" y="{ty:.1}" text-anchor="middle">{label}</text>"#,
+                    y = baseline - bar_height,
+                    fill = COLOURS[colour % COLOURS.len()],
+                    ty = baseline - bar_height - 4.0,
+                    label = escape(&(panel.format)(*value)),
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    svg,
+                    r##"<text x="{centre:.1}" y="{ty:.1}" text-anchor="middle" fill="#555">n/a</text>"##,
+                    ty = baseline - 4.0,
+                );
+            }
+        }
+    }
+}
+
+/// Escapes text for SVG (XML) content and attribute values.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latency::LatencySummary;
+    use crate::protocol::Protocol;
+    use crate::result::ServerUsage;
+
+    fn run(
+        scenario: &str,
+        server: &str,
+        deliveries_per_second: f64,
+        p99_ms: f64,
+        lost: u64,
+    ) -> RunResult {
+        RunResult {
+            scenario: scenario.into(),
+            scenario_title: format!("title of {scenario}"),
+            server_name: server.into(),
+            protocol: Protocol::Realtime,
+            url: "ws://127.0.0.1:1/ws".into(),
+            clients_requested: 100,
+            clients_connected: 100,
+            connect_failures: 0,
+            first_connect_error: None,
+            connect_seconds: 0.1,
+            clients_ended_early: 0,
+            first_early_end_reason: None,
+            senders: 10,
+            traffic: TrafficShape::Rate {
+                messages_per_second: 200.0,
+            },
+            warmup_seconds: 1.0,
+            measured_seconds: 10.0,
+            messages_sent_total: 2200,
+            messages_sent_measured: 2000,
+            deliveries_expected: 200_000,
+            deliveries_received: 200_000 - lost,
+            deliveries_lost: lost,
+            deliveries_in_window: 200_000,
+            deliveries_per_second,
+            server_errors: 0,
+            latency: Some(LatencySummary {
+                p50_ms: p99_ms / 4.0,
+                p90_ms: p99_ms / 2.0,
+                p99_ms,
+                max_ms: p99_ms * 2.0,
+            }),
+            server: Some(ServerUsage {
+                cpu_seconds: 1.0,
+                cpu_seconds_per_million_deliveries: Some(0.5),
+                rss_before_bytes: 1 << 20,
+                rss_peak_bytes: 2 << 20,
+                vm_hwm_bytes: 2 << 20,
+                rss_growth_per_connection_bytes: 10_485.76,
+            }),
+            generator_threads: 1,
+        }
+    }
+
+    /// Medians of odd and even counts; non-finite values are ignored.
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[f64::NAN, 7.0]), Some(7.0));
+        assert_eq!(median(&[]), None);
+    }
+
+    /// Three rounds reduce to their medians, and the worst loss is kept.
+    #[test]
+    fn summarizes_rounds_per_scenario_and_server() {
+        let runs = vec![
+            run("1-a", "step 07", 100.0, 1.0, 0),
+            run("1-a", "step 07", 300.0, 3.0, 5),
+            run("1-a", "step 07", 200.0, 2.0, 0),
+            run("1-a", "Node", 50.0, 9.0, 0),
+        ];
+        let summary = summarize(&runs);
+        assert_eq!(summary.len(), 1);
+        let servers = &summary[0].servers;
+        assert_eq!(
+            servers
+                .iter()
+                .map(|s| s.server_name.as_str())
+                .collect::<Vec<_>>(),
+            ["Node", "step 07"]
+        );
+        assert_eq!(servers[1].rounds, 3);
+        assert_eq!(servers[1].deliveries_per_second, Some(200.0));
+        assert_eq!(servers[1].p99_ms, Some(2.0));
+        assert_eq!(servers[1].lost_worst, 5);
+        assert_eq!(
+            servers[1].memory_per_connection_bytes, None,
+            "not an idle scenario"
+        );
+    }
+
+    /// Idle scenarios report memory per connection and no traffic figures.
+    #[test]
+    fn idle_scenarios_report_memory_only() {
+        let mut idle = run("4-idle", "step 08", 0.0, 0.0, 0);
+        idle.traffic = TrafficShape::Idle;
+        idle.latency = None;
+        let summary = summarize(&[idle]);
+        let figures = &summary[0].servers[0];
+        assert!(summary[0].idle);
+        assert_eq!(figures.deliveries_per_second, None);
+        assert_eq!(figures.memory_per_connection_bytes, Some(10_485.76));
+        let table = markdown_table(&summary);
+        assert!(
+            table.contains("| title of 4-idle | step 08 | 100 | – | – | – | – | – | 10.2 KiB |"),
+            "{table}"
+        );
+    }
+
+    /// The table has a header, a separator and one row per scenario and server.
+    #[test]
+    fn markdown_rows() {
+        let table = markdown_table(&summarize(&[run("1-a", "step 07", 20_000.0, 1.2, 0)]));
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[2],
+            "| title of 1-a | step 07 | 100 | 20,000 | 0.300 | 1.20 | 0 | 0.50 | – |"
+        );
+    }
+
+    /// The chart is one SVG with a bar per server and panel, and escapes its text.
+    #[test]
+    fn svg_has_bars_and_escaped_labels() {
+        let runs = vec![
+            run("1-a", "Node <socket.io>", 20_000.0, 2.0, 0),
+            run("1-a", "step 07", 20_000.0, 1.0, 0),
+        ];
+        let svg = svg_chart(&summarize(&runs));
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("Node &lt;socket.io&gt;"));
+        assert!(!svg.contains("<socket.io>"));
+        // Two panels (deliveries/s and p99) × two servers, plus two legend swatches and the background.
+        assert_eq!(svg.matches("<rect").count(), 4 + 2 + 1);
+    }
+
+    /// Number formats used in the table and chart.
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(thousands(2_170_000.4), "2,170,000");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(millis(0.4123), "0.412");
+        assert_eq!(millis(8.613), "8.61");
+        assert_eq!(millis(460.2), "460");
+        assert_eq!(nice_ceiling(2_170_000.0), 5_000_000.0);
+        assert_eq!(nice_ceiling(1.2), 2.0);
+        assert_eq!(nice_ceiling(0.0), 1.0);
+    }
+}

@@ -38,13 +38,13 @@ impl From<Traffic> for TrafficShape {
 pub struct ServerUsage {
     /// CPU seconds (user + system, all threads) during the measured window.
     pub cpu_seconds: f64,
-    /// The same, per million deliveries received in the window.
+    /// The same, per million deliveries that arrived in the window.
     pub cpu_seconds_per_million_deliveries: Option<f64>,
     /// Resident memory before the first client connected.
     pub rss_before_bytes: u64,
     /// Highest resident memory seen while the clients were connected.
     pub rss_peak_bytes: u64,
-    /// The kernel's own peak (VmHWM) at the end, including the connect phase.
+    /// The kernel's own peak (VmHWM) after the drain, including the connect phase.
     pub vm_hwm_bytes: u64,
     /// (rss_peak − rss_before) / clients connected: memory per connection,
     /// meaningful for idle runs.
@@ -57,6 +57,7 @@ impl ServerUsage {
         window_start: ProcessSample,
         window_end: ProcessSample,
         rss_peak_bytes: u64,
+        vm_hwm_bytes: u64,
         connections: u64,
         deliveries: u64,
     ) -> ServerUsage {
@@ -67,7 +68,7 @@ impl ServerUsage {
                 .then(|| cpu_seconds / (deliveries as f64 / 1e6)),
             rss_before_bytes: before.rss_bytes,
             rss_peak_bytes,
-            vm_hwm_bytes: window_end.peak_rss_bytes,
+            vm_hwm_bytes,
             rss_growth_per_connection_bytes: rss_peak_bytes.saturating_sub(before.rss_bytes) as f64
                 / connections.max(1) as f64,
         }
@@ -101,6 +102,9 @@ pub struct RunResult {
     pub deliveries_expected: u64,
     pub deliveries_received: u64,
     pub deliveries_lost: u64,
+    /// Deliveries (of any message) that arrived during the measured window.
+    pub deliveries_in_window: u64,
+    /// deliveries_in_window / measured_seconds: the throughput achieved.
     pub deliveries_per_second: f64,
     /// `error` events (or socket.io connect errors) the server sent.
     pub server_errors: u64,

@@ -131,6 +131,19 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         }
     }
 
+    // Stop watching memory before the clients hang up: the server's work of
+    // tearing thousands of connections down is not what we measure.
+    let peak_rss = match (memory_stop, memory_peak) {
+        (Some(stop_memory), Some(handle)) => {
+            let _ = stop_memory.send(true);
+            handle.await.ok()
+        }
+        _ => None,
+    };
+    let server_at_drain_end = config
+        .server_pid
+        .and_then(|pid| server_process::sample(pid).ok());
+
     // Stop everyone and collect what they saw.
     let _ = stop_sender.send(true);
     let mut latencies = LatencyHistogram::default();
@@ -142,6 +155,7 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
             let Ok(outcome) = joined else { continue };
             latencies.merge(&outcome.latencies);
             totals.received_measured += outcome.received_measured;
+            totals.received_in_window += outcome.received_in_window;
             totals.received_total += outcome.received_total;
             totals.sent_total += outcome.sent_total;
             totals.sent_measured += outcome.sent_measured;
@@ -159,24 +173,22 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         return Err("clients did not stop within 10 s of being told to".into());
     }
 
-    let peak_rss = match (memory_stop, memory_peak) {
-        (Some(stop_memory), Some(handle)) => {
-            let _ = stop_memory.send(true);
-            handle.await.ok()
-        }
-        _ => None,
-    };
-
     let deliveries_expected = totals.sent_measured * connected;
     let measured_seconds = config.duration.as_secs_f64();
-    let server = match (server_before, server_at_start, server_at_end) {
-        (Some(before), Some(start), Some(end)) => Some(ServerUsage::from_samples(
+    let server = match (
+        server_before,
+        server_at_start,
+        server_at_end,
+        server_at_drain_end,
+    ) {
+        (Some(before), Some(start), Some(end), Some(last)) => Some(ServerUsage::from_samples(
             before,
             start,
             end,
-            peak_rss.unwrap_or(end.rss_bytes),
+            peak_rss.unwrap_or(last.rss_bytes),
+            last.peak_rss_bytes,
             connected,
-            totals.received_measured,
+            totals.received_in_window,
         )),
         _ => None,
     };
@@ -203,7 +215,9 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         deliveries_expected,
         deliveries_received: totals.received_measured,
         deliveries_lost: deliveries_expected.saturating_sub(totals.received_measured),
-        deliveries_per_second: totals.received_measured as f64 / measured_seconds.max(f64::EPSILON),
+        deliveries_in_window: totals.received_in_window,
+        deliveries_per_second: totals.received_in_window as f64
+            / measured_seconds.max(f64::EPSILON),
         server_errors: totals.server_errors,
         latency: latencies.summary(),
         server,

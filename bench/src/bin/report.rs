@@ -1,3 +1,107 @@
-//! The report writer (work in progress): reads loadgen JSON results.
+//! The report writer: reads every loadgen `*.json` result in a folder and
+//! writes the Markdown table and the SVG chart of the README's "How fast is
+//! it?" section.
+//!
+//! `cargo run --release -p bench --bin report -- --runs bench/results/runs --out bench/results`
+//! (`bench/compare.sh` runs it for you at the end).
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bench::report::{markdown_table, summarize, svg_chart};
+use bench::result::RunResult;
+
+const USAGE: &str = "\
+report: summarize loadgen results into results.md and chart.svg
+
+USAGE:
+  report --runs DIR --out DIR [--heading TEXT]
+
+  --runs DIR      folder of loadgen --json files (one per scenario, server and round)
+  --out DIR       where results.md and chart.svg are written
+  --heading TEXT  a paragraph put above the table (machine, date, command)";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut runs_dir = None;
+    let mut out_dir = None;
+    let mut heading = String::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))?;
+        match flag.as_str() {
+            "--runs" => runs_dir = Some(PathBuf::from(value)),
+            "--out" => out_dir = Some(PathBuf::from(value)),
+            "--heading" => heading = value,
+            _ => return Err(format!("unknown option {flag}\n\n{USAGE}")),
+        }
+    }
+    let runs_dir = runs_dir.ok_or_else(|| format!("--runs is required\n\n{USAGE}"))?;
+    let out_dir = out_dir.ok_or_else(|| format!("--out is required\n\n{USAGE}"))?;
+
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&runs_dir)
+        .map_err(|error| format!("cannot read {}: {error}", runs_dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    paths.sort();
+    let mut runs = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let run: RunResult = serde_json::from_str(&text)
+            .map_err(|error| format!("{} is not a loadgen result: {error}", path.display()))?;
+        runs.push(run);
+    }
+    if runs.is_empty() {
+        return Err(format!(
+            "no loadgen results (*.json) in {}",
+            runs_dir.display()
+        ));
+    }
+
+    let scenarios = summarize(&runs);
+    let mut markdown = String::new();
+    if !heading.is_empty() {
+        markdown.push_str(&heading);
+        markdown.push_str("\n\n");
+    }
+    markdown.push_str(&markdown_table(&scenarios));
+    markdown.push_str(
+        "\nMedians over rounds; \"lost\" is the worst round. Deliveries/s counts every copy a client \
+         received (one message to 1,000 clients is 1,000 deliveries). Server CPU and memory are read \
+         from /proc for the server process only; the load generator shares the same cores.\n\n\
+         ![deliveries/s and p99 latency per scenario and server](chart.svg)\n",
+    );
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|error| format!("cannot create {}: {error}", out_dir.display()))?;
+    let table_path = out_dir.join("results.md");
+    let chart_path = out_dir.join("chart.svg");
+    std::fs::write(&table_path, &markdown)
+        .map_err(|error| format!("cannot write {}: {error}", table_path.display()))?;
+    std::fs::write(&chart_path, svg_chart(&scenarios))
+        .map_err(|error| format!("cannot write {}: {error}", chart_path.display()))?;
+    println!("{markdown}");
+    println!(
+        "wrote {} and {} from {} runs",
+        table_path.display(),
+        chart_path.display(),
+        runs.len()
+    );
+    Ok(())
+}
