@@ -1,5 +1,7 @@
 //! Logging set-up: human-readable lines on the terminal.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// The level used when `RUST_LOG` is unset or empty: the lesson's own lines
@@ -23,5 +25,11 @@ pub fn init_tracing() {
     };
     // `try_init` rather than `init`: a second call (from a test, say) is
     // harmless instead of a panic.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    // Colours only on a terminal: piped into a file or a test, escape codes
+    // are noise. `NO_COLOR` (https://no-color.org) turns them off anyway.
+    let colours = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colours)
+        .try_init();
 }
