@@ -364,9 +364,10 @@ fn nice_ceiling(max: f64) -> f64 {
 
 fn draw_panel(svg: &mut String, panel: &Panel, left: f64, top: f64) {
     let plot_left = left + 10.0;
-    let plot_top = top + 42.0;
+    // Room above the tallest bar for its value label, below the titles.
+    let plot_top = top + 60.0;
     let plot_width = PANEL_WIDTH - 20.0;
-    let plot_height = PANEL_HEIGHT - 60.0;
+    let plot_height = PANEL_HEIGHT - 75.0;
     let axis_max = nice_ceiling(
         panel
             .bars
