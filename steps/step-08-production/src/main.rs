@@ -1,0 +1,17 @@
+//! Runs step 04: `cargo run -p step-08-production`, then open the URL it logs.
+
+use step_08_production::{app, public_folder};
+use support::StartupError;
+
+#[tokio::main]
+async fn main() -> Result<(), StartupError> {
+    support::init_tracing();
+    let folder = support::require_folder(public_folder())?;
+    let listener = support::bind_from_env().await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+
+    axum::serve(listener, app(folder))
+        .with_graceful_shutdown(support::shutdown_signal())
+        .await?;
+    Ok(())
+}
