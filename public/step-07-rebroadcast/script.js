@@ -1,0 +1,101 @@
+// Step 07's browser code: a chat. Send what is typed as a "message" event;
+// show every "message" the server sends, whoever wrote it.
+// io() comes from /socket.js, loaded just before this file.
+// Read notes/07-rebroadcast.md beside it.
+
+const socket = io();
+
+const statusLine = document.getElementById("status");
+const messages = document.getElementById("messages");
+const form = document.getElementById("chat-form");
+const input = document.getElementById("message-input");
+
+// --- the connection state, as in step 04 ---
+
+// The state goes in data-state (for styles and browser tests) and in words in
+// the text. textContent, never HTML: the id comes from the network, and text
+// set this way is always shown as text, never run as markup.
+function showStatus(state, text) {
+  statusLine.dataset.state = state;
+  statusLine.textContent = text;
+}
+
+socket.on("connect", () => {
+  stopCountdown();
+  showStatus("connected", `connected as ${socket.id}`);
+});
+
+socket.on("disconnect", () => {
+  showStatus("disconnected", "disconnected");
+});
+
+// socket.js tells us when it will try again; count down to that moment.
+let countdown = null;
+
+socket.on("reconnecting", ({ delayMs }) => {
+  const retryAt = Date.now() + delayMs;
+  const show = () => {
+    const seconds = Math.ceil((retryAt - Date.now()) / 1000);
+    const when = seconds > 0 ? `in ${seconds} s` : "now";
+    showStatus("disconnected", `disconnected — reconnecting ${when}`);
+  };
+  stopCountdown();
+  show();
+  countdown = setInterval(show, 250);
+});
+
+function stopCountdown() {
+  clearInterval(countdown);
+  countdown = null;
+}
+
+// --- the chat ---
+
+// Enter in the input submits the form, and so does the button.
+form.addEventListener("submit", (event) => {
+  event.preventDefault(); // stay on this page: no real form submission
+  const text = input.value;
+  // The server refuses blank messages too; checking here saves a round trip.
+  if (text.trim() === "") {
+    return;
+  }
+  // Before the first connect (or while reconnecting) socket.js queues this
+  // and sends it as soon as it is connected.
+  socket.emit("message", text);
+  input.value = "";
+  input.focus();
+});
+
+// Every message comes back from the server, ours included: the page shows
+// what the server says was said, in the order everyone else sees it.
+socket.on("message", ({ from, text }) => {
+  const item = addItem("message", from, text);
+  // A reconnect gives a new id, so older messages of ours are not marked.
+  if (from === socket.id) {
+    item.classList.add("mine");
+  }
+});
+
+// The server explains what it refused (or that we missed messages).
+socket.on("error", ({ message }) => {
+  addItem("error", "server", message);
+});
+
+// Appends <li class="kind"><span class="from"/><span class="text"/></li>.
+// Both parts come from the network, so both are set with textContent: a
+// message such as "<img src=x onerror=alert(1)>" shows up as those
+// characters, and nothing runs.
+function addItem(kind, from, text) {
+  const item = document.createElement("li");
+  item.className = kind;
+  const fromPart = document.createElement("span");
+  fromPart.className = "from";
+  fromPart.textContent = from;
+  const textPart = document.createElement("span");
+  textPart.className = "text";
+  textPart.textContent = text;
+  item.append(fromPart, textPart);
+  messages.append(item);
+  item.scrollIntoView({ block: "end" });
+  return item;
+}

@@ -1,0 +1,308 @@
+//! Step 07 — the lesson's end: a chat. One client publishes a message and
+//! the server sends it to every connected client, the sender included.
+//!
+//! Each connection subscribes to one shared [`hub::Hub`] (a
+//! `tokio::sync::broadcast` channel); a `message` from a client is published
+//! into it once, and every connection's task forwards it to its own browser
+//! tab. Steps 05 and 06's demo ticker and button are gone: this page is a
+//! chat. Run it with `cargo run -p step-07-rebroadcast`, open
+//! <http://localhost:3000> in two tabs, and read `notes/07-rebroadcast.md`
+//! beside this file.
+//!
+//! # Layout
+//! - `lib.rs` (this file): the router, the shared state and the life of one
+//!   connection.
+//! - [`hub`]: the broadcast channel every connection listens to.
+//! - [`protocol`]: the JSON envelope `{"event", "data"}`, both ways.
+//! - [`ids`]: connection ids, unique and unguessable.
+
+pub mod hub;
+pub mod ids;
+pub mod protocol;
+
+use std::path::{Path, PathBuf};
+
+use axum::{
+    Router,
+    extract::{
+        State,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code},
+    },
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use tokio::sync::{broadcast::error::RecvError, watch};
+use tokio_tungstenite::tungstenite;
+use tower_http::{
+    services::{ServeDir, ServeFile},
+    trace::TraceLayer,
+};
+use tracing::{debug, info, warn};
+
+use crate::{
+    hub::Hub,
+    ids::ConnectionId,
+    protocol::{ClientEvent, ProtocolError, ServerEvent},
+};
+
+/// The largest message a client may send: 16 KiB.
+///
+/// The server refuses anything bigger as soon as it reads the frame's length,
+/// before reading the frame itself, so a client cannot make it hold megabytes
+/// in memory. The client then gets a close frame with code 1009 ("message too
+/// big") and `socket.js` reconnects.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// What every connection shares. Cloning it is cheap: each field is a handle
+/// to the same thing.
+#[derive(Clone)]
+pub struct AppState {
+    /// How many connections are open right now. Each connection's
+    /// [`LiveConnection`] adds one when it starts and takes it away when it
+    /// ends, however it ends; tests wait on it to see a connection is gone.
+    pub live_connections: watch::Sender<usize>,
+    /// The chat: every connection subscribes to it, and every `message` is
+    /// published into it once.
+    pub hub: Hub,
+}
+
+impl AppState {
+    /// No connections yet, and an empty chat.
+    pub fn new() -> Self {
+        AppState {
+            live_connections: watch::Sender::new(0),
+            hub: Hub::new(),
+        }
+    }
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        AppState::new()
+    }
+}
+
+/// Counts one open connection in [`AppState::live_connections`] for as long
+/// as it exists.
+///
+/// The count goes down in `Drop`, so it goes down on every way out of the
+/// connection's task — a return, an early `?`, even a panic.
+struct LiveConnection(watch::Sender<usize>);
+
+impl LiveConnection {
+    fn start(live_connections: &watch::Sender<usize>) -> Self {
+        live_connections.send_modify(|count| *count += 1);
+        LiveConnection(live_connections.clone())
+    }
+}
+
+impl Drop for LiveConnection {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count -= 1);
+    }
+}
+
+/// This step's page: `public/step-07-rebroadcast/` at the root of the
+/// repository, found from the crate's own directory so `cargo run` works from
+/// anywhere.
+pub fn public_folder() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../public/step-07-rebroadcast")
+}
+
+/// The browser client shared by steps 04 to 07: `public/socket.js`.
+pub fn client_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../public/socket.js")
+}
+
+/// The whole application: the WebSocket at `/ws`, the client script at
+/// `/socket.js`, and every other path a file of the page in `folder`.
+pub fn app(folder: impl AsRef<Path>, state: AppState) -> Router {
+    Router::new()
+        .route("/ws", get(upgrade_to_websocket))
+        .route_service("/socket.js", ServeFile::new(client_script()))
+        .fallback_service(ServeDir::new(folder))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// `GET /ws`: answers "101 Switching Protocols" and, from then on, the same
+/// TCP connection carries WebSocket frames, handled by [`handle_connection`].
+async fn upgrade_to_websocket(
+    upgrade: WebSocketUpgrade,
+    State(state): State<AppState>,
+) -> Response {
+    // The id is made before the upgrade so that, if it cannot be made, the
+    // browser gets a plain HTTP error instead of a socket that says nothing.
+    let id = match ConnectionId::new() {
+        Ok(id) => id,
+        Err(error) => {
+            warn!("refusing a connection: no random bytes for its id ({error})");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot make a connection id",
+            )
+                .into_response();
+        }
+    };
+    upgrade
+        // Both limits: the frame limit refuses one huge frame as soon as its
+        // header is read; the message limit refuses a huge message sent as
+        // many small frames.
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| handle_connection(socket, id, state))
+}
+
+/// The life of one connection: the Node lesson's `io.on("connection", ...)`
+/// callback and its `socket.on("disconnect", ...)`, in one function.
+///
+/// Each connection runs in its own task, so waiting for this client's next
+/// frame here does not hold up any other client.
+pub async fn handle_connection(mut socket: WebSocket, id: ConnectionId, state: AppState) {
+    let _live = LiveConnection::start(&state.live_connections);
+    // Subscribe first, before the client hears "connect": from that moment it
+    // may count on seeing every message, so the feed must already exist.
+    // Subscribing after the greeting would leave a gap in which a message
+    // published by someone else reaches everyone but this client.
+    let mut feed = state.hub.subscribe();
+    info!("a user connected {id}");
+    let reason = talk_until_closed(&mut socket, &id, &state.hub, &mut feed).await;
+    // Reached however the connection ended — a close frame, a dropped TCP
+    // connection, an error — because every path out of `talk_until_closed`
+    // returns here. `reason` is a separate field, so the message stays the
+    // lesson's exact words.
+    info!(reason, "user disconnected {id}");
+}
+
+/// This connection's view of the hub: the frames published since it
+/// subscribed, oldest first.
+type Feed = tokio::sync::broadcast::Receiver<Utf8Bytes>;
+
+/// Greets the client with its id, then does two things at once until the
+/// connection ends: forwards every chat message from the hub to this client,
+/// and answers this client's frames. Returns why it ended, in a few words for
+/// the log.
+async fn talk_until_closed(
+    socket: &mut WebSocket,
+    id: &ConnectionId,
+    hub: &Hub,
+    feed: &mut Feed,
+) -> &'static str {
+    let hello = ServerEvent::Connect { id: id.clone() };
+    if send(socket, hello).await.is_err() {
+        return "connection lost before the connect event";
+    }
+
+    let mut reason = "connection ended without a close frame";
+    loop {
+        let outgoing = tokio::select! {
+            // `biased`: look at the feed first. A client whose own messages
+            // are waiting to come back is sent those before we read more from
+            // it, so nobody can publish faster than they receive.
+            biased;
+
+            published = feed.recv() => match published {
+                Ok(frame) => frame,
+                Err(RecvError::Lagged(missed)) => {
+                    // Our policy for a client that fell more than
+                    // `HUB_CAPACITY` messages behind: it skips to the oldest
+                    // message still kept, and we tell it how many it missed.
+                    // Never end its feed in silence.
+                    warn!("{id} fell behind and missed {missed} messages");
+                    missed_messages(missed)
+                }
+                // Every connection holds the hub, so it outlives them all;
+                // if it ever closed, there would be nothing left to forward.
+                Err(RecvError::Closed) => return "the chat hub closed",
+            },
+
+            received = socket.recv() => match received {
+                Some(Ok(Message::Text(text))) => match protocol::parse_client_frame(&text) {
+                    Ok(ClientEvent::Message { text }) => {
+                        let receivers = hub.publish(id, text);
+                        info!("message from {id} sent to {receivers} clients");
+                        // It comes back to this client through the feed,
+                        // in the same order as everyone else sees it.
+                        continue;
+                    }
+                    Err(error) => ServerEvent::from(error).to_json().into(),
+                },
+                Some(Ok(Message::Binary(_))) => {
+                    ServerEvent::from(ProtocolError::BinaryFrame).to_json().into()
+                }
+                // Pings are answered with pongs by the WebSocket library itself.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                // The client said goodbye. We keep reading: the library sends
+                // our closing reply on the next read, and then `recv` returns
+                // `None`.
+                Some(Ok(Message::Close(_))) => {
+                    reason = "client closed the connection";
+                    continue;
+                }
+                Some(Err(error)) if is_message_too_big(&error) => {
+                    // We cannot read past the rest of the oversized message
+                    // (that would mean buffering it), so we say why and hang up.
+                    warn!("closing {id}: it sent more than {MAX_MESSAGE_BYTES} bytes in one message");
+                    refuse_message_too_big(socket).await;
+                    return "message too big";
+                }
+                // A TCP connection that vanished (browser killed, laptop lid
+                // closed, network gone) ends here, not with a close frame; so
+                // does a frame that breaks the WebSocket rules. Either way the
+                // library can read no further.
+                Some(Err(error)) => {
+                    debug!("connection {id} ended: {error}");
+                    return reason;
+                }
+                None => return reason,
+            },
+        };
+        // A client that does not read makes this wait, once its TCP buffers
+        // are full. That holds up this connection's task only: the hub keeps
+        // taking messages for everyone else.
+        if socket.send(Message::Text(outgoing)).await.is_err() {
+            return "connection lost while sending";
+        }
+    }
+}
+
+/// The `error` frame for a client that fell behind and skipped `missed`
+/// messages.
+fn missed_messages(missed: u64) -> Utf8Bytes {
+    let error = ServerEvent::Error {
+        message: format!(
+            "you fell behind and missed {missed} messages; the chat continues from here"
+        ),
+    };
+    error.to_json().into()
+}
+
+/// Sends one event to this client as a text frame.
+async fn send(socket: &mut WebSocket, event: ServerEvent) -> Result<(), axum::Error> {
+    socket.send(Message::Text(event.to_json().into())).await
+}
+
+/// Whether reading failed because the client sent more than
+/// [`MAX_MESSAGE_BYTES`].
+///
+/// axum wraps the WebSocket library's error; we look inside for
+/// tungstenite's own "capacity" error, the one its size limits raise.
+fn is_message_too_big(error: &axum::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
+}
+
+/// Closes the connection with code 1009, "message too big".
+///
+/// The WebSocket library only reports the error to us; without this, the
+/// client would see its connection cut with no reason given.
+async fn refuse_message_too_big(socket: &mut WebSocket) {
+    let close = CloseFrame {
+        code: close_code::SIZE,
+        reason: format!("message too big: the limit is {MAX_MESSAGE_BYTES} bytes").into(),
+    };
+    // If the client is already gone there is nobody left to tell.
+    let _ = socket.send(Message::Close(Some(close))).await;
+}

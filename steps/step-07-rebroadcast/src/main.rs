@@ -1,0 +1,18 @@
+//! Runs step 07: `cargo run -p step-07-rebroadcast`, then open the URL it logs
+//! in two tabs.
+
+use step_07_rebroadcast::{AppState, app, public_folder};
+use support::StartupError;
+
+#[tokio::main]
+async fn main() -> Result<(), StartupError> {
+    support::init_tracing();
+    let folder = support::require_folder(public_folder())?;
+    let listener = support::bind_from_env().await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+
+    axum::serve(listener, app(folder, AppState::new()))
+        .with_graceful_shutdown(support::shutdown_signal())
+        .await?;
+    Ok(())
+}
