@@ -54,13 +54,19 @@ use crate::{
 /// big") and `socket.js` reconnects.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 
-/// What every connection shares. Cloning it is cheap: each field is a handle
-/// to the same thing.
+/// What every connection's handler shares: the chat hub and one piece of
+/// bookkeeping.
+///
+/// Cloning is cheap (two handles to shared things), and axum clones the state
+/// for every request, so each connection holds its own copy of the handles.
 #[derive(Clone)]
 pub struct AppState {
-    /// How many connections are open right now. Each connection's
-    /// [`LiveConnection`] adds one when it starts and takes it away when it
-    /// ends, however it ends; tests wait on it to see a connection is gone.
+    /// How many connections are open right now, i.e. how many
+    /// [`handle_connection`] calls are still running.
+    ///
+    /// A `watch` channel rather than a plain counter so that a test can
+    /// *wait* for a value ("until it is back to 0, or fail after 5 s") instead
+    /// of sleeping and then looking. Only [`LiveConnection`] changes it.
     pub live_connections: watch::Sender<usize>,
     /// The chat: every connection subscribes to it, and every `message` is
     /// published into it once.
@@ -68,7 +74,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// No connections yet, and an empty chat.
+    /// A fresh state: no connections yet, and an empty chat.
     pub fn new() -> Self {
         AppState {
             live_connections: watch::Sender::new(0),
@@ -83,23 +89,29 @@ impl Default for AppState {
     }
 }
 
-/// Counts one open connection in [`AppState::live_connections`] for as long
-/// as it exists.
+/// One open connection, counted in [`AppState::live_connections`] for as
+/// long as this value exists.
 ///
-/// The count goes down in `Drop`, so it goes down on every way out of the
-/// connection's task — a return, an early `?`, even a panic.
-struct LiveConnection(watch::Sender<usize>);
+/// Counting up is done on creation and counting down in `Drop`, so no way
+/// out of a connection — a return, an early `?`, even a panic — can forget to
+/// count it down.
+struct LiveConnection {
+    live_connections: watch::Sender<usize>,
+}
 
 impl LiveConnection {
     fn start(live_connections: &watch::Sender<usize>) -> Self {
+        // `send_modify` updates the value even when nobody is watching.
         live_connections.send_modify(|count| *count += 1);
-        LiveConnection(live_connections.clone())
+        LiveConnection {
+            live_connections: live_connections.clone(),
+        }
     }
 }
 
 impl Drop for LiveConnection {
     fn drop(&mut self) {
-        self.0.send_modify(|count| *count -= 1);
+        self.live_connections.send_modify(|count| *count -= 1);
     }
 }
 
@@ -129,8 +141,8 @@ pub fn app(folder: impl AsRef<Path>, state: AppState) -> Router {
 /// `GET /ws`: answers "101 Switching Protocols" and, from then on, the same
 /// TCP connection carries WebSocket frames, handled by [`handle_connection`].
 async fn upgrade_to_websocket(
-    upgrade: WebSocketUpgrade,
     State(state): State<AppState>,
+    upgrade: WebSocketUpgrade,
 ) -> Response {
     // The id is made before the upgrade so that, if it cannot be made, the
     // browser gets a plain HTTP error instead of a socket that says nothing.
@@ -160,6 +172,9 @@ async fn upgrade_to_websocket(
 /// Each connection runs in its own task, so waiting for this client's next
 /// frame here does not hold up any other client.
 pub async fn handle_connection(mut socket: WebSocket, id: ConnectionId, state: AppState) {
+    // Counted before the client hears anything, so a client that has its id
+    // is always in the count; counted down when `_live` is dropped, at the
+    // end of this function, however it ends.
     let _live = LiveConnection::start(&state.live_connections);
     // Subscribe first, before the client hears "connect": from that moment it
     // may count on seeing every message, so the feed must already exist.
@@ -179,10 +194,9 @@ pub async fn handle_connection(mut socket: WebSocket, id: ConnectionId, state: A
 /// subscribed, oldest first.
 type Feed = tokio::sync::broadcast::Receiver<Utf8Bytes>;
 
-/// Greets the client with its id, then does two things at once until the
-/// connection ends: forwards every chat message from the hub to this client,
-/// and answers this client's frames. Returns why it ended, in a few words for
-/// the log.
+/// Greets the client with its id, then forwards every chat message from the
+/// hub to this client and answers this client's frames, until the connection
+/// ends. Returns why it ended, in a few words for the log.
 async fn talk_until_closed(
     socket: &mut WebSocket,
     id: &ConnectionId,
@@ -195,73 +209,87 @@ async fn talk_until_closed(
     }
 
     let mut reason = "connection ended without a close frame";
+    // Once the client has sent its close frame, the only thing we may still
+    // send is the closing reply, so the chat falls silent.
+    let mut closing = false;
     loop {
-        let outgoing = tokio::select! {
+        // Wait for whichever comes first: the next chat message from the
+        // hub, or the client's next frame. Both waits can be abandoned safely
+        // when the other one wins: a message or a frame that has not arrived
+        // yet is not lost, it is picked up on the next turn of the loop.
+        let received = tokio::select! {
             // `biased`: look at the feed first. A client whose own messages
             // are waiting to come back is sent those before we read more from
             // it, so nobody can publish faster than they receive.
             biased;
-
-            published = feed.recv() => match published {
-                Ok(frame) => frame,
-                Err(RecvError::Lagged(missed)) => {
-                    // Our policy for a client that fell more than
-                    // `HUB_CAPACITY` messages behind: it skips to the oldest
-                    // message still kept, and we tell it how many it missed.
-                    // Never end its feed in silence.
-                    warn!("{id} fell behind and missed {missed} messages");
-                    missed_messages(missed)
-                }
-                // Every connection holds the hub, so it outlives them all;
-                // if it ever closed, there would be nothing left to forward.
-                Err(RecvError::Closed) => return "the chat hub closed",
-            },
-
-            received = socket.recv() => match received {
-                Some(Ok(Message::Text(text))) => match protocol::parse_client_frame(&text) {
-                    Ok(ClientEvent::Message { text }) => {
-                        let receivers = hub.publish(id, text);
-                        info!("message from {id} sent to {receivers} clients");
-                        // It comes back to this client through the feed,
-                        // in the same order as everyone else sees it.
-                        continue;
+            published = feed.recv(), if !closing => {
+                let frame = match published {
+                    Ok(frame) => frame,
+                    Err(RecvError::Lagged(missed)) => {
+                        // Our policy for a client that fell more than
+                        // `HUB_CAPACITY` messages behind: it skips to the
+                        // oldest message still kept, and we tell it how many
+                        // it missed. Never end its feed in silence.
+                        warn!("{id} fell behind and missed {missed} messages");
+                        missed_messages(missed)
                     }
-                    Err(error) => ServerEvent::from(error).to_json().into(),
-                },
-                Some(Ok(Message::Binary(_))) => {
-                    ServerEvent::from(ProtocolError::BinaryFrame).to_json().into()
+                    // Every connection holds the hub, so it outlives them
+                    // all; if it ever closed, there would be nothing left to
+                    // forward.
+                    Err(RecvError::Closed) => return "the chat hub closed",
+                };
+                // A client that does not read makes this wait, once its TCP
+                // buffers are full. That holds up this connection's task
+                // only: the hub keeps taking messages for everyone else.
+                if socket.send(Message::Text(frame)).await.is_err() {
+                    return "connection lost while sending";
                 }
-                // Pings are answered with pongs by the WebSocket library itself.
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                // The client said goodbye. We keep reading: the library sends
-                // our closing reply on the next read, and then `recv` returns
-                // `None`.
-                Some(Ok(Message::Close(_))) => {
-                    reason = "client closed the connection";
+                continue;
+            }
+            received = socket.recv() => received,
+        };
+        // `None`: the connection is over (after a close frame, or cut).
+        let Some(received) = received else {
+            return reason;
+        };
+        let reply = match received {
+            Ok(Message::Text(text)) => match protocol::parse_client_frame(&text) {
+                Ok(ClientEvent::Message { text }) => {
+                    let receivers = hub.publish(id, text);
+                    info!("message from {id} sent to {receivers} clients");
+                    // It comes back to this client through its feed, in the
+                    // same order as everyone else sees it.
                     continue;
                 }
-                Some(Err(error)) if is_message_too_big(&error) => {
-                    // We cannot read past the rest of the oversized message
-                    // (that would mean buffering it), so we say why and hang up.
-                    warn!("closing {id}: it sent more than {MAX_MESSAGE_BYTES} bytes in one message");
-                    refuse_message_too_big(socket).await;
-                    return "message too big";
-                }
-                // A TCP connection that vanished (browser killed, laptop lid
-                // closed, network gone) ends here, not with a close frame; so
-                // does a frame that breaks the WebSocket rules. Either way the
-                // library can read no further.
-                Some(Err(error)) => {
-                    debug!("connection {id} ended: {error}");
-                    return reason;
-                }
-                None => return reason,
+                Err(error) => ServerEvent::from(error),
             },
+            Ok(Message::Binary(_)) => ServerEvent::from(ProtocolError::BinaryFrame),
+            // Pings are answered with pongs by the WebSocket library itself.
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            // The client said goodbye. We keep reading: the library sends our
+            // closing reply on the next read, and then `recv` returns `None`.
+            Ok(Message::Close(_)) => {
+                reason = "client closed the connection";
+                closing = true;
+                continue;
+            }
+            Err(error) if is_message_too_big(&error) => {
+                // We cannot read past the rest of the oversized message (that
+                // would mean buffering it), so we say why and hang up.
+                warn!("closing {id}: it sent more than {MAX_MESSAGE_BYTES} bytes in one message");
+                refuse_message_too_big(socket).await;
+                return "message too big";
+            }
+            // A TCP connection that vanished (browser killed, laptop lid
+            // closed, network gone) ends here, not with a close frame; so does
+            // a frame that breaks the WebSocket rules. Either way the library
+            // can read no further.
+            Err(error) => {
+                debug!("connection {id} ended: {error}");
+                return reason;
+            }
         };
-        // A client that does not read makes this wait, once its TCP buffers
-        // are full. That holds up this connection's task only: the hub keeps
-        // taking messages for everyone else.
-        if socket.send(Message::Text(outgoing)).await.is_err() {
+        if send(socket, reply).await.is_err() {
             return "connection lost while sending";
         }
     }

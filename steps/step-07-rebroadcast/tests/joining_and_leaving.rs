@@ -8,7 +8,9 @@ mod common;
 
 use common::{
     ChatMessage, assert_nothing_arrives, connect, log_lines, next_message, send_message, spawn_app,
+    spawn_app_with, wait_for_live_connections,
 };
+use step_07_rebroadcast::AppState;
 
 /// A client that connects after a message was sent does not get it (there is
 /// no history); the first message it gets is the next one.
@@ -54,11 +56,13 @@ async fn a_client_gets_messages_sent_right_after_its_connect() {
 }
 
 /// A client whose connection drops (no close frame) is logged as
-/// disconnected, and the clients that stay keep chatting as before.
+/// disconnected and its handler ends, and the clients that stay keep chatting
+/// as before.
 #[tokio::test]
 async fn a_client_that_leaves_does_not_disturb_the_rest() {
     // Arrange: three clients, all of them in the chat.
-    let addr = spawn_app().await;
+    let state = AppState::new();
+    let addr = spawn_app_with(state.clone()).await;
     let mut logs = log_lines();
     let (mut alice, alice_id) = connect(addr).await;
     let (mut bob, _bob_id) = connect(addr).await;
@@ -72,6 +76,7 @@ async fn a_client_that_leaves_does_not_disturb_the_rest() {
     drop(carol);
     logs.wait_for(&format!("user disconnected {carol_id}"))
         .await;
+    wait_for_live_connections(&state, 2).await;
     send_message(&mut alice, "bye, Carol").await;
 
     // Assert: Alice and Bob get it, and it went to exactly those two.

@@ -39,10 +39,16 @@ pub const QUIET_PERIOD: Duration = Duration::from_millis(300);
 /// A test's end of a WebSocket connection.
 pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Starts the app on `127.0.0.1:0` (any free port) and returns its address.
+/// Starts the app with a fresh [`AppState`] (an empty chat).
+pub async fn spawn_app() -> SocketAddr {
+    spawn_app_with(AppState::new()).await
+}
+
+/// Starts the app with `state` on `127.0.0.1:0` (any free port) and returns
+/// its address. Keep a clone of `state` to watch its live connections.
 ///
 /// The server runs on the test's own runtime, so it stops when the test ends.
-pub async fn spawn_app() -> SocketAddr {
+pub async fn spawn_app_with(state: AppState) -> SocketAddr {
     // Capture logs before the server can write any.
     log_lines();
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -51,8 +57,7 @@ pub async fn spawn_app() -> SocketAddr {
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
-    let router = app(public_folder(), AppState::new());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(async move { axum::serve(listener, app(public_folder(), state)).await });
     addr
 }
 
@@ -88,6 +93,23 @@ pub async fn next_event(client: &mut Client) -> Value {
             .unwrap_or_else(|error| panic!("the server sent JSON ({error}): {text}")),
         other => panic!("expected a text frame, got {other:?}"),
     }
+}
+
+/// Waits, up to [`DEADLINE`], until exactly `expected` connections are live
+/// on the server of `state`, i.e. that many connection handlers are still
+/// running.
+pub async fn wait_for_live_connections(state: &AppState, expected: usize) {
+    let mut live = state.live_connections.subscribe();
+    // `wait_for` fails only if the sender is gone, and `state` holds it.
+    let reached = matches!(
+        timeout(DEADLINE, live.wait_for(|count| *count == expected)).await,
+        Ok(Ok(_))
+    );
+    assert!(
+        reached,
+        "live connections did not reach {expected} within {DEADLINE:?} (now {})",
+        *live.borrow()
+    );
 }
 
 /// Publishes `text` to the chat: `{"event":"message","data":"<text>"}`.
