@@ -445,7 +445,15 @@ impl Client {
             loop {
                 tokio::select! {
                     biased;
-                    _ = stop.changed() => return Ok(()),
+                    _ = stop.changed() => {
+                        // Say goodbye properly (close code 1000, "normal"), so
+                        // the server sees a clean close rather than a dropped
+                        // connection; its answer is not awaited.
+                        let key = self.masks.next_key();
+                        websocket::encode_client_frame(&mut self.outbox, Opcode::Close, &1000u16.to_be_bytes(), key);
+                        let _ = self.flush().await;
+                        return Ok(());
+                    }
                     read = self.inbox.read_from(&mut self.stream) => {
                         if read? == 0 {
                             return Err(ClientError::ClosedByServer);
