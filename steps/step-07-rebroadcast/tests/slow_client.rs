@@ -36,9 +36,9 @@ const STALLED_RECEIVE_BUFFER: u32 = 64 * 1024;
 const BULK_DEADLINE: Duration = Duration::from_secs(60);
 
 /// How much this whole process (server and test clients) may grow while one
-/// client stalls. Keeping every message for the stalled client would take
-/// more than 10 MB on top of what the kernel buffers; the hub keeps at most
-/// `HUB_CAPACITY` of them, about 2 MB.
+/// client stalls. With the hub's 256-message ring it grows by about 4 MiB
+/// (the ring holds 2 MiB of these messages); a hub big enough to keep every
+/// message for the stalled client grew it by about 19 MiB when we tried.
 const MEMORY_GROWTH_LIMIT_KIB: u64 = 8 * 1024;
 
 /// The text of message number `index`: its number, then padding.
