@@ -252,8 +252,13 @@ async fn talk_until_closed(
         let Some(received) = received else {
             return reason;
         };
+        // A frame the server understands is handled and needs no reply; any
+        // other frame is answered with an `error` event saying what was wrong,
+        // and the loop goes on reading: one bad frame does not end the
+        // connection.
         let reply = match received {
             Ok(Message::Text(text)) => match protocol::parse_client_frame(&text) {
+                // The lesson's `socket.on("message", (text) => io.emit(...))`.
                 Ok(ClientEvent::Message { text }) => {
                     let receivers = hub.publish(id, text);
                     info!("message from {id} sent to {receivers} clients");

@@ -8,10 +8,11 @@ use support::StartupError;
 async fn main() -> Result<(), StartupError> {
     support::init_tracing();
     let folder = support::require_folder(public_folder())?;
+    let state = AppState::new();
     let listener = support::bind_from_env().await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
 
-    axum::serve(listener, app(folder, AppState::new()))
+    axum::serve(listener, app(folder, state))
         .with_graceful_shutdown(support::shutdown_signal())
         .await?;
     Ok(())

@@ -23,8 +23,8 @@ use crate::ids::ConnectionId;
 
 /// An event a client may send.
 ///
-/// Step 07 accepts one: a chat message. (The demo's `fromClient` button of
-/// step 06 is gone, so `fromClient` is an unknown event here.)
+/// Each variant has a line in [`parse_client_frame`]; any other event name is
+/// an "unknown event" (step 06's `fromClient` is one now: its button is gone).
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClientEvent {
     /// `{"event":"message","data":"<text>"}`: publish `text` to everyone.
@@ -183,7 +183,8 @@ pub fn parse_client_frame(text: &str) -> Result<ClientEvent, ProtocolError> {
         }
         None => return Err(ProtocolError::MissingEvent),
     };
-    // A missing "data" means null, as with `socket.emit("message")`.
+    // One arm per event this step understands. `message` needs its "data"
+    // (a missing "data" means null, as with `socket.emit("message")`).
     let data = envelope.remove("data").unwrap_or(Value::Null);
     match name.as_str() {
         "message" => parse_message(data),
@@ -229,7 +230,7 @@ mod tests {
     fn error_for(text: &str) -> ProtocolError {
         match parse_client_frame(text) {
             Err(error) => error,
-            Ok(event) => panic!("{text} should be refused, but parsed as {event:?}"),
+            Ok(event) => panic!("{text} was accepted as {event:?}"),
         }
     }
 
@@ -246,6 +247,14 @@ mod tests {
             error_for(r#"{"event": 5}"#),
             ProtocolError::EventNotAString { found: "a number" }
         );
+        // Event names are case-sensitive, as in socket.io.
+        assert_eq!(
+            error_for(r#"{"event": "Message"}"#),
+            ProtocolError::UnknownEvent {
+                name: "Message".to_owned()
+            }
+        );
+        // Step 06's button event is gone.
         assert_eq!(
             error_for(r#"{"event": "fromClient"}"#),
             ProtocolError::UnknownEvent {

@@ -17,7 +17,8 @@ async fn get(path: &str) -> (StatusCode, String, String) {
     let request = Request::get(path)
         .body(Body::empty())
         .expect("a valid request");
-    let response = app(public_folder(), AppState::new())
+    let state = AppState::new();
+    let response = app(public_folder(), state)
         .oneshot(request)
         .await
         .expect("the router always answers");
