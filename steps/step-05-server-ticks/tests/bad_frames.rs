@@ -1,8 +1,8 @@
 //! Step 05 checkpoint: a frame the server cannot accept gets an `error` event,
 //! to that client only, and the connection stays open.
 //!
-//! Step 04 understands no event from clients, so even a well-formed envelope
-//! is an "unknown event".
+//! Step 05, like step 04, understands no event from clients, so even a
+//! well-formed envelope is an "unknown event".
 //!
 //! Run with `cargo test -p step-05-server-ticks --test bad_frames`.
 
