@@ -1,0 +1,265 @@
+//! The wire protocol: what travels inside the WebSocket, both ways.
+//!
+//! Every frame is a text frame holding one JSON object, the "envelope":
+//!
+//! ```text
+//! {"event": "<name>", "data": <any JSON>}      ("data" may be left out: null)
+//! ```
+//!
+//! This is the shape socket.io gives you with `socket.emit(event, data)`;
+//! `public/socket.js` packs and unpacks it in the browser. This module does the
+//! same on the server: [`parse_client_frame`] turns a client's text frame into a
+//! [`ClientEvent`] or a [`ProtocolError`] worded for a person, and
+//! [`ServerEvent::to_json`] turns what the server wants to say into a frame.
+//! See `notes/04-connect-logging.md` for the table of events.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::ids::ConnectionId;
+
+/// An event a client may send.
+///
+/// Each variant has a line in [`parse_client_frame`]; any other event name is
+/// an "unknown event" (step 07 adds `message`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// `socket.emit("fromClient")`, sent when the page's button is clicked
+    /// (step 06). Any `data` is accepted and ignored: the lesson's handler
+    /// takes no arguments.
+    FromClient,
+}
+
+/// An event the server sends.
+#[derive(Debug)]
+pub enum ServerEvent {
+    /// Sent once, right after the upgrade: "you are connected, and this is
+    /// your id" (socket.io's built-in `connect`, which sets `socket.id`).
+    Connect { id: ConnectionId },
+    /// The ticker's event, `{"event":"fromServer"}` with no data: the lesson's
+    /// `socket.emit("fromServer")`, sent every tick (step 05).
+    FromServer,
+    /// A frame from this client could not be accepted; the connection stays open.
+    Error { message: String },
+}
+
+/// The envelope as it goes out, fields in this order:
+/// `{"event": ..., "data": ...}` (a `json!` object would sort them).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    event: &'a str,
+    /// Left out when there is nothing to say, as in `{"event":"fromServer"}`
+    /// (step 05); the client reads a missing "data" as null.
+    #[serde(skip_serializing_if = "Value::is_null")]
+    data: Value,
+}
+
+impl ServerEvent {
+    /// The event's name on the wire, the first argument of `socket.on` in the browser.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServerEvent::Connect { .. } => "connect",
+            ServerEvent::FromServer => "fromServer",
+            ServerEvent::Error { .. } => "error",
+        }
+    }
+
+    /// The text of the frame that carries this event.
+    pub fn to_json(&self) -> String {
+        let data = match self {
+            ServerEvent::Connect { id } => json!({ "id": id.as_str() }),
+            // Nothing to say but "tick": "data" is left out of the frame.
+            ServerEvent::FromServer => Value::Null,
+            ServerEvent::Error { message } => json!({ "message": message }),
+        };
+        let envelope = Envelope {
+            event: self.name(),
+            data,
+        };
+        // serde_json fails only on map keys that are not strings or on a
+        // type whose `Serialize` reports an error; a `&str` and a `Value` have
+        // neither, so this cannot panic.
+        serde_json::to_string(&envelope).expect("an envelope always serialises")
+    }
+}
+
+impl From<ProtocolError> for ServerEvent {
+    /// Every protocol error is answered with an `error` event that explains it.
+    fn from(error: ProtocolError) -> Self {
+        ServerEvent::Error {
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Why a client's frame was refused. Its `Display` text is what the client
+/// gets back in `{"event":"error","data":{"message": ...}}`, so it is written
+/// for the person who sent the frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// A binary frame: this protocol speaks JSON text only.
+    BinaryFrame,
+    /// The text is not JSON at all; the string is serde_json's description.
+    NotJson(String),
+    /// Valid JSON, but not an object (an array, a number, ...).
+    NotAnObject { found: &'static str },
+    /// An object with no `"event"` field.
+    MissingEvent,
+    /// An `"event"` field that is not a string.
+    EventNotAString { found: &'static str },
+    /// A well-formed envelope whose event this step does not know.
+    UnknownEvent { name: String },
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHAPE: &str = r#"{"event": "<name>", "data": <any JSON>}"#;
+        match self {
+            ProtocolError::BinaryFrame => {
+                write!(
+                    f,
+                    "binary frames are not accepted: send text holding {SHAPE}"
+                )
+            }
+            ProtocolError::NotJson(reason) => {
+                write!(f, "the frame is not valid JSON ({reason}): send {SHAPE}")
+            }
+            ProtocolError::NotAnObject { found } => {
+                write!(f, "expected a JSON object like {SHAPE}, got {found}")
+            }
+            ProtocolError::MissingEvent => {
+                write!(f, r#"the object has no "event" field: send {SHAPE}"#)
+            }
+            ProtocolError::EventNotAString { found } => {
+                write!(f, r#"the "event" field must be a string, got {found}"#)
+            }
+            ProtocolError::UnknownEvent { name } => {
+                write!(f, "unknown event {name:?}: this server does not handle it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// Reads one text frame from a client.
+///
+/// The checks go from the outside in — is it JSON, is it an object, does it
+/// have a string `"event"` — so the error names the first thing that is wrong.
+/// Fields other than `"event"` and `"data"` are ignored.
+pub fn parse_client_frame(text: &str) -> Result<ClientEvent, ProtocolError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|error| ProtocolError::NotJson(error.to_string()))?;
+    let Value::Object(mut envelope) = value else {
+        return Err(ProtocolError::NotAnObject {
+            found: json_kind(&value),
+        });
+    };
+    let name = match envelope.remove("event") {
+        Some(Value::String(name)) => name,
+        Some(other) => {
+            return Err(ProtocolError::EventNotAString {
+                found: json_kind(&other),
+            });
+        }
+        None => return Err(ProtocolError::MissingEvent),
+    };
+    // One arm per event this step understands. `fromClient` carries no data
+    // worth reading, so "data" is not looked at; an event that needs it
+    // would read `envelope.remove("data")` (a missing "data" means null).
+    match name.as_str() {
+        "fromClient" => Ok(ClientEvent::FromClient),
+        _ => Err(ProtocolError::UnknownEvent { name }),
+    }
+}
+
+/// "an array", "a number", ...: how a JSON value is described in an error.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_for(text: &str) -> ProtocolError {
+        match parse_client_frame(text) {
+            Err(error) => error,
+            Ok(event) => panic!("{text} was accepted as {event:?}"),
+        }
+    }
+
+    /// `fromClient` is understood with no data, with null, and with any data.
+    #[test]
+    fn from_client_is_understood_whatever_its_data() {
+        for text in [
+            r#"{"event":"fromClient"}"#,
+            r#"{"event":"fromClient","data":null}"#,
+            r#"{"event":"fromClient","data":{"clicks":3}}"#,
+        ] {
+            assert_eq!(
+                parse_client_frame(text),
+                Ok(ClientEvent::FromClient),
+                "{text}"
+            );
+        }
+    }
+
+    /// Each kind of bad frame is named by the first thing wrong with it.
+    #[test]
+    fn bad_frames_are_described_in_plain_words() {
+        assert!(matches!(error_for("hello"), ProtocolError::NotJson(_)));
+        assert_eq!(
+            error_for("[1, 2]"),
+            ProtocolError::NotAnObject { found: "an array" }
+        );
+        assert_eq!(error_for(r#"{"data": 1}"#), ProtocolError::MissingEvent);
+        assert_eq!(
+            error_for(r#"{"event": 5}"#),
+            ProtocolError::EventNotAString { found: "a number" }
+        );
+        // Event names are case-sensitive, as in socket.io.
+        assert_eq!(
+            error_for(r#"{"event": "fromclient"}"#),
+            ProtocolError::UnknownEvent {
+                name: "fromclient".to_owned()
+            }
+        );
+    }
+
+    /// The error message starts with the words the tests and the page rely on.
+    #[test]
+    fn unknown_event_message_names_the_event() {
+        let message = error_for(r#"{"event":"hi","data":null}"#).to_string();
+        assert_eq!(
+            message,
+            r#"unknown event "hi": this server does not handle it"#
+        );
+    }
+
+    /// Outgoing frames are envelopes with the documented names; a tick
+    /// leaves "data" out.
+    #[test]
+    fn server_events_serialise_as_envelopes() {
+        let error = ServerEvent::Error {
+            message: "nope".to_owned(),
+        };
+        assert_eq!(
+            error.to_json(),
+            r#"{"event":"error","data":{"message":"nope"}}"#
+        );
+        assert_eq!(
+            ServerEvent::FromServer.to_json(),
+            r#"{"event":"fromServer"}"#
+        );
+    }
+}

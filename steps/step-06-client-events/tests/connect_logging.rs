@@ -1,0 +1,86 @@
+//! Step 06 checkpoint: the server logs `a user connected <id>` and
+//! `user disconnected <id>`, for the right id, however the connection ends.
+//!
+//! The tests read the server's real log lines (see `common::log_lines`); they
+//! never sleep and hope.
+//!
+//! Run with `cargo test -p step-06-client-events --test connect_logging`.
+
+mod common;
+
+use common::{connect, log_lines, next_frame, spawn_app};
+use futures::SinkExt;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Connecting is logged with the id the client was given.
+#[tokio::test]
+async fn connecting_is_logged_with_the_clients_id() {
+    // Arrange
+    let addr = spawn_app().await;
+    let mut logs = log_lines();
+
+    // Act
+    let (_client, id) = connect(addr).await;
+
+    // Assert
+    logs.wait_for(&format!("a user connected {id}")).await;
+}
+
+/// A client that closes politely (a close frame, as a closing tab sends) is
+/// logged as disconnected, and gets the server's closing reply.
+#[tokio::test]
+async fn a_close_frame_is_logged_as_a_disconnect() {
+    // Arrange
+    let addr = spawn_app().await;
+    let mut logs = log_lines();
+    let (mut client, id) = connect(addr).await;
+
+    // Act
+    client
+        .send(Message::Close(None))
+        .await
+        .expect("send a close frame");
+
+    // Assert: the closing handshake completes, and the server logs it.
+    assert!(matches!(next_frame(&mut client).await, Message::Close(_)));
+    logs.wait_for(&format!("user disconnected {id}")).await;
+}
+
+/// A client whose TCP connection just goes away, with no close frame (a
+/// killed browser, a closed laptop lid), is logged as disconnected too.
+#[tokio::test]
+async fn a_dropped_connection_is_logged_as_a_disconnect() {
+    // Arrange
+    let addr = spawn_app().await;
+    let mut logs = log_lines();
+    let (client, id) = connect(addr).await;
+
+    // Act: dropping the stream closes the socket without a close frame.
+    drop(client);
+
+    // Assert
+    logs.wait_for(&format!("user disconnected {id}")).await;
+}
+
+/// Each client's disconnect is logged with its own id: closing one client
+/// logs that id, and the other client stays connected.
+#[tokio::test]
+async fn a_disconnect_names_the_client_that_left() {
+    // Arrange
+    let addr = spawn_app().await;
+    let mut logs = log_lines();
+    let (leaving, leaving_id) = connect(addr).await;
+    let (mut staying, _staying_id) = connect(addr).await;
+
+    // Act
+    drop(leaving);
+
+    // Assert: the leaving id is logged, and the other connection still answers.
+    logs.wait_for(&format!("user disconnected {leaving_id}"))
+        .await;
+    staying
+        .send(Message::Ping("still there?".into()))
+        .await
+        .expect("send a ping");
+    assert!(matches!(next_frame(&mut staying).await, Message::Pong(_)));
+}

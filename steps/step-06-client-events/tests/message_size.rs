@@ -1,0 +1,101 @@
+//! Step 06 checkpoint: messages up to 16 KiB are read; a bigger one is refused
+//! without the server reading it whole, and the client is told why.
+//!
+//! Run with `cargo test -p step-06-client-events --test message_size`.
+
+mod common;
+
+use common::{connect, log_lines, next_event, next_frame, spawn_app};
+use futures::SinkExt;
+use step_06_client_events::MAX_MESSAGE_BYTES;
+use tokio_tungstenite::tungstenite::{
+    Message,
+    protocol::frame::{
+        Frame,
+        coding::{CloseCode, Data, OpCode},
+    },
+};
+
+/// An envelope of exactly `size` bytes: `{"event":"big","data":"xxx…"}`.
+fn envelope_of_size(size: usize) -> String {
+    let empty = r#"{"event":"big","data":""}"#;
+    let padding = "x".repeat(size - empty.len());
+    let envelope = format!(r#"{{"event":"big","data":"{padding}"}}"#);
+    assert_eq!(envelope.len(), size);
+    envelope
+}
+
+/// A message of exactly 16 KiB is read and answered (with "unknown event",
+/// since "big" is not an event step 06 knows), and the connection stays open.
+#[tokio::test]
+async fn a_message_of_16_kib_is_accepted() {
+    // Arrange
+    let addr = spawn_app().await;
+    let (mut client, _id) = connect(addr).await;
+
+    // Act
+    client
+        .send(Message::text(envelope_of_size(MAX_MESSAGE_BYTES)))
+        .await
+        .expect("send 16 KiB");
+
+    // Assert
+    let reply = next_event(&mut client).await;
+    assert_eq!(reply["event"], "error");
+    let message = reply["data"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with(r#"unknown event "big""#), "{reply}");
+}
+
+/// One byte more and the server closes the connection with code 1009
+/// ("message too big") and a reason, and logs the disconnect.
+#[tokio::test]
+async fn a_bigger_message_is_refused_with_close_code_1009() {
+    // Arrange
+    let addr = spawn_app().await;
+    let mut logs = log_lines();
+    let (mut client, id) = connect(addr).await;
+
+    // Act
+    client
+        .send(Message::text(envelope_of_size(MAX_MESSAGE_BYTES + 1)))
+        .await
+        .expect("send 16 KiB + 1 byte");
+
+    // Assert
+    match next_frame(&mut client).await {
+        Message::Close(Some(close)) => {
+            assert_eq!(close.code, CloseCode::Size);
+            assert!(close.reason.contains("message too big"), "{close:?}");
+        }
+        other => panic!("expected a close frame with code 1009, got {other:?}"),
+    }
+    logs.wait_for(&format!("user disconnected {id}")).await;
+}
+
+/// The limit is on the whole message, not only on each frame: a message sent
+/// as three fragments of 8 KiB each (24 KiB in all, every frame under the
+/// limit) is refused with 1009 too, as soon as the total passes 16 KiB.
+#[tokio::test]
+async fn a_big_message_in_small_fragments_is_refused_too() {
+    // Arrange
+    let addr = spawn_app().await;
+    let (mut client, _id) = connect(addr).await;
+    let fragment = "x".repeat(8 * 1024);
+
+    // Act: a text frame that is not final, then continuation frames.
+    let first = Frame::message(fragment.clone(), OpCode::Data(Data::Text), false);
+    let middle = Frame::message(fragment.clone(), OpCode::Data(Data::Continue), false);
+    let last = Frame::message(fragment, OpCode::Data(Data::Continue), true);
+    for frame in [first, middle, last] {
+        // The server may already have hung up before the last fragment.
+        if client.send(Message::Frame(frame)).await.is_err() {
+            break;
+        }
+    }
+
+    // Assert
+    match next_frame(&mut client).await {
+        Message::Close(Some(close)) => assert_eq!(close.code, CloseCode::Size),
+        other => panic!("expected a close frame with code 1009, got {other:?}"),
+    }
+}

@@ -1,0 +1,87 @@
+//! Step 06 checkpoint: the same router serves the page and the client script.
+//!
+//! These tests call the router directly (no network), like step 03's.
+//!
+//! Run with `cargo test -p step-06-client-events --test static_files`.
+
+use std::time::Duration;
+
+use axum::{
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use step_06_client_events::{AppState, app, public_folder};
+use tower::ServiceExt;
+
+/// GETs `path` from the app; returns the status, the content type and the body.
+async fn get(path: &str) -> (StatusCode, String, String) {
+    let request = Request::get(path)
+        .body(Body::empty())
+        .expect("a valid request");
+    // The router answers HTTP here; no socket is opened, so no tick is sent.
+    let state = AppState::new(Duration::from_secs(3600));
+    let response = app(public_folder(), state)
+        .oneshot(request)
+        .await
+        .expect("the router always answers");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("the body can be read")
+        .to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+/// `/socket.js` is served, as JavaScript, and gives the page `io()`.
+#[tokio::test]
+async fn socket_js_is_served_as_javascript() {
+    let (status, content_type, body) = get("/socket.js").await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.contains("javascript"), "{content_type}");
+    assert!(body.contains("window.io = function io()"));
+}
+
+/// `/` is this step's page: it has the status line, the button and the list
+/// the ticks are added to, and loads both scripts, `/socket.js` first.
+#[tokio::test]
+async fn the_root_is_the_steps_page() {
+    let (status, content_type, body) = get("/").await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(body.contains(r#"<p id="status" data-state="connecting">"#));
+    assert!(
+        body.contains(r#"<button id="btn">Click Me</button>"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"<div id="events">"#), "{body}");
+    let socket_js = body.find(r#"<script src="/socket.js">"#);
+    let script_js = body.find(r#"<script src="script.js">"#);
+    assert!(socket_js.is_some() && script_js.is_some(), "{body}");
+    assert!(
+        socket_js < script_js,
+        "socket.js must load before script.js"
+    );
+}
+
+/// A plain GET on `/ws` (no upgrade headers) is refused, not a crash.
+#[tokio::test]
+async fn a_plain_get_on_ws_is_refused() {
+    let (status, _content_type, _body) = get("/ws").await;
+
+    assert!(status.is_client_error(), "{status}");
+}
