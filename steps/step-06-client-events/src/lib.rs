@@ -81,7 +81,8 @@ pub struct AppState {
     ///
     /// A `watch` channel rather than a plain counter so that a test can
     /// *wait* for a value ("until it is back to 0, or fail after 5 s") instead
-    /// of sleeping and then looking. Only [`LiveConnection`] changes it.
+    /// of sleeping and then looking. Only `LiveConnection`, a guard each
+    /// connection holds, changes it.
     pub live_connections: watch::Sender<usize>,
 }
 
