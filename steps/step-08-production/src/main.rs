@@ -1,17 +1,28 @@
-//! Runs step 04: `cargo run -p step-08-production`, then open the URL it logs.
+//! Runs step 08: `cargo run -p step-08-production`, then open the URL it logs
+//! in two tabs. Every limit can be set in the environment, e.g.
+//! `MAX_CONNECTIONS=100 ALLOWED_ORIGINS=https://chat.example.com cargo run -p
+//! step-08-production`; the limits in force are logged at start-up.
 
-use step_08_production::{app, public_folder};
+use step_08_production::{AppState, config::Config, public_folder, serve};
 use support::StartupError;
 
 #[tokio::main]
 async fn main() -> Result<(), StartupError> {
     support::init_tracing();
+    let config = Config::from_env()?;
     let folder = support::require_folder(public_folder())?;
     let listener = support::bind_from_env().await?;
+    for line in config.summary() {
+        tracing::info!("{line}");
+    }
     tracing::info!("listening on http://{}", listener.local_addr()?);
 
-    axum::serve(listener, app(folder))
-        .with_graceful_shutdown(support::shutdown_signal())
-        .await?;
+    serve(
+        listener,
+        folder,
+        AppState::new(config),
+        support::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

@@ -11,7 +11,8 @@
 //! same on the server: [`parse_client_frame`] turns a client's text frame into a
 //! [`ClientEvent`] or a [`ProtocolError`] worded for a person, and
 //! [`ServerEvent::to_json`] turns what the server wants to say into a frame.
-//! See `notes/04-connect-logging.md` for the table of events.
+//! See `notes/04-connect-logging.md` for the envelope and
+//! `notes/07-rebroadcast.md` for the `message` event.
 
 use std::fmt;
 
@@ -22,12 +23,14 @@ use crate::ids::ConnectionId;
 
 /// An event a client may send.
 ///
-/// Step 04 accepts none yet: the client only connects and disconnects, so this
-/// enum has no variants and every well-formed frame is an "unknown event".
-/// Later steps add variants here (step 06: `fromClient`, step 07: `message`),
-/// each with a line in [`parse_client_frame`].
-#[derive(Debug)]
-pub enum ClientEvent {}
+/// Each variant has a line in [`parse_client_frame`]; any other event name is
+/// an "unknown event" (step 06's `fromClient` is one now: its button is gone).
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// `{"event":"message","data":"<text>"}`: publish `text` to everyone.
+    /// The text is never empty and never only whitespace.
+    Message { text: String },
+}
 
 /// An event the server sends.
 #[derive(Debug)]
@@ -35,7 +38,11 @@ pub enum ServerEvent {
     /// Sent once, right after the upgrade: "you are connected, and this is
     /// your id" (socket.io's built-in `connect`, which sets `socket.id`).
     Connect { id: ConnectionId },
-    /// A frame from this client could not be accepted; the connection stays open.
+    /// A chat message, sent to every client, the one who wrote it included:
+    /// `{"event":"message","data":{"from":"<id>","text":"<text>"}}`.
+    Message { from: ConnectionId, text: String },
+    /// A frame from this client could not be accepted, or this client missed
+    /// messages; the connection stays open.
     Error { message: String },
 }
 
@@ -55,6 +62,7 @@ impl ServerEvent {
     pub fn name(&self) -> &'static str {
         match self {
             ServerEvent::Connect { .. } => "connect",
+            ServerEvent::Message { .. } => "message",
             ServerEvent::Error { .. } => "error",
         }
     }
@@ -63,6 +71,7 @@ impl ServerEvent {
     pub fn to_json(&self) -> String {
         let data = match self {
             ServerEvent::Connect { id } => json!({ "id": id.as_str() }),
+            ServerEvent::Message { from, text } => json!({ "from": from.as_str(), "text": text }),
             ServerEvent::Error { message } => json!({ "message": message }),
         };
         let envelope = Envelope {
@@ -102,6 +111,13 @@ pub enum ProtocolError {
     EventNotAString { found: &'static str },
     /// A well-formed envelope whose event this step does not know.
     UnknownEvent { name: String },
+    /// A known event whose `"data"` is not what that event needs, such as a
+    /// `message` whose data is a number, or an empty string.
+    WrongData {
+        event: &'static str,
+        expected: &'static str,
+        found: &'static str,
+    },
 }
 
 impl fmt::Display for ProtocolError {
@@ -128,6 +144,16 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::UnknownEvent { name } => {
                 write!(f, "unknown event {name:?}: this server does not handle it")
+            }
+            ProtocolError::WrongData {
+                event,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    r#"the "{event}" event needs {expected} as "data", got {found}"#
+                )
             }
         }
     }
@@ -157,11 +183,32 @@ pub fn parse_client_frame(text: &str) -> Result<ClientEvent, ProtocolError> {
         }
         None => return Err(ProtocolError::MissingEvent),
     };
-    // Step 04 understands no event, so every well-formed frame ends here and
-    // "data" is never looked at. Later steps put a `match name.as_str()` with
-    // one arm per event here, reading `envelope.remove("data")` (a missing
-    // "data" means null, as with `socket.emit("fromClient")`).
-    Err(ProtocolError::UnknownEvent { name })
+    // One arm per event this step understands. `message` needs its "data"
+    // (a missing "data" means null, as with `socket.emit("message")`).
+    let data = envelope.remove("data").unwrap_or(Value::Null);
+    match name.as_str() {
+        "message" => parse_message(data),
+        _ => Err(ProtocolError::UnknownEvent { name }),
+    }
+}
+
+/// The data of a `message` event: text worth showing in a chat.
+///
+/// Empty or blank text would show up in everyone's chat as an empty line, so
+/// it is refused like any other wrong data. The text is otherwise kept as it
+/// was typed, spaces included.
+fn parse_message(data: Value) -> Result<ClientEvent, ProtocolError> {
+    let wrong = |found| ProtocolError::WrongData {
+        event: "message",
+        expected: "a non-empty string",
+        found,
+    };
+    match data {
+        Value::String(text) if text.is_empty() => Err(wrong("an empty string")),
+        Value::String(text) if text.trim().is_empty() => Err(wrong("only whitespace")),
+        Value::String(text) => Ok(ClientEvent::Message { text }),
+        other => Err(wrong(json_kind(&other))),
+    }
 }
 
 /// "an array", "a number", ...: how a JSON value is described in an error.
@@ -183,7 +230,7 @@ mod tests {
     fn error_for(text: &str) -> ProtocolError {
         match parse_client_frame(text) {
             Err(error) => error,
-            Ok(event) => match event {},
+            Ok(event) => panic!("{text} was accepted as {event:?}"),
         }
     }
 
@@ -200,11 +247,58 @@ mod tests {
             error_for(r#"{"event": 5}"#),
             ProtocolError::EventNotAString { found: "a number" }
         );
+        // Event names are case-sensitive, as in socket.io.
+        assert_eq!(
+            error_for(r#"{"event": "Message"}"#),
+            ProtocolError::UnknownEvent {
+                name: "Message".to_owned()
+            }
+        );
+        // Step 06's button event is gone.
         assert_eq!(
             error_for(r#"{"event": "fromClient"}"#),
             ProtocolError::UnknownEvent {
                 name: "fromClient".to_owned()
             }
+        );
+    }
+
+    /// A `message` with string data is a chat message, its text kept as typed.
+    #[test]
+    fn a_message_with_text_is_accepted() {
+        assert_eq!(
+            parse_client_frame(r#"{"event":"message","data":"  hi there "}"#),
+            Ok(ClientEvent::Message {
+                text: "  hi there ".to_owned()
+            })
+        );
+    }
+
+    /// A `message` whose data is not a non-empty string is refused, saying
+    /// what was found instead.
+    #[test]
+    fn a_message_without_text_is_refused() {
+        let wrong = |found| ProtocolError::WrongData {
+            event: "message",
+            expected: "a non-empty string",
+            found,
+        };
+        assert_eq!(
+            error_for(r#"{"event":"message","data":42}"#),
+            wrong("a number")
+        );
+        assert_eq!(error_for(r#"{"event":"message"}"#), wrong("null"));
+        assert_eq!(
+            error_for(r#"{"event":"message","data":""}"#),
+            wrong("an empty string")
+        );
+        assert_eq!(
+            error_for(r#"{"event":"message","data":" \n\t"}"#),
+            wrong("only whitespace")
+        );
+        assert_eq!(
+            error_for(r#"{"event":"message","data":42}"#).to_string(),
+            r#"the "message" event needs a non-empty string as "data", got a number"#
         );
     }
 
@@ -228,5 +322,12 @@ mod tests {
             error.to_json(),
             r#"{"event":"error","data":{"message":"nope"}}"#
         );
+        let message = ServerEvent::Message {
+            from: ConnectionId::new().expect("the OS gives random bytes"),
+            text: "hi".to_owned(),
+        };
+        let json: Value = serde_json::from_str(&message.to_json()).expect("valid JSON");
+        assert_eq!(json["event"], "message");
+        assert_eq!(json["data"]["text"], "hi");
     }
 }

@@ -1,4 +1,4 @@
-//! Step 04 checkpoint: the server logs `a user connected <id>` and
+//! Step 08 checkpoint: the server logs `a user connected <id>` and
 //! `user disconnected <id>`, for the right id, however the connection ends.
 //!
 //! The tests read the server's real log lines (see `common::log_lines`); they

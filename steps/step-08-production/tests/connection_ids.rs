@@ -1,4 +1,4 @@
-//! Step 04 checkpoint: every connection gets its own, well-formed id.
+//! Step 08 checkpoint: every connection gets its own, well-formed id.
 //!
 //! Run with `cargo test -p step-08-production --test connection_ids`.
 

@@ -1,11 +1,11 @@
-//! Step 04 checkpoint: messages up to 16 KiB are read; a bigger one is refused
+//! Step 08 checkpoint: messages up to 16 KiB are read; a bigger one is refused
 //! without the server reading it whole, and the client is told why.
 //!
 //! Run with `cargo test -p step-08-production --test message_size`.
 
 mod common;
 
-use common::{connect, log_lines, next_event, next_frame, spawn_app};
+use common::{connect, log_lines, next_frame, next_message, spawn_app};
 use futures::SinkExt;
 use step_08_production::MAX_MESSAGE_BYTES;
 use tokio_tungstenite::tungstenite::{
@@ -16,34 +16,36 @@ use tokio_tungstenite::tungstenite::{
     },
 };
 
-/// An envelope of exactly `size` bytes: `{"event":"big","data":"xxx…"}`.
+/// A `message` envelope of exactly `size` bytes:
+/// `{"event":"message","data":"xxx…"}`.
 fn envelope_of_size(size: usize) -> String {
-    let empty = r#"{"event":"big","data":""}"#;
+    let empty = r#"{"event":"message","data":""}"#;
     let padding = "x".repeat(size - empty.len());
-    let envelope = format!(r#"{{"event":"big","data":"{padding}"}}"#);
+    let envelope = format!(r#"{{"event":"message","data":"{padding}"}}"#);
     assert_eq!(envelope.len(), size);
     envelope
 }
 
-/// A message of exactly 16 KiB is read and answered (with "unknown event",
-/// since step 04 knows no events), and the connection stays open.
+/// A message of exactly 16 KiB is read and rebroadcast, whole, and the
+/// connection stays open.
 #[tokio::test]
 async fn a_message_of_16_kib_is_accepted() {
     // Arrange
     let addr = spawn_app().await;
-    let (mut client, _id) = connect(addr).await;
+    let (mut client, id) = connect(addr).await;
+    let envelope = envelope_of_size(MAX_MESSAGE_BYTES);
+    let text_length = MAX_MESSAGE_BYTES - r#"{"event":"message","data":""}"#.len();
 
     // Act
     client
-        .send(Message::text(envelope_of_size(MAX_MESSAGE_BYTES)))
+        .send(Message::text(envelope))
         .await
         .expect("send 16 KiB");
 
     // Assert
-    let reply = next_event(&mut client).await;
-    assert_eq!(reply["event"], "error");
-    let message = reply["data"]["message"].as_str().unwrap_or_default();
-    assert!(message.starts_with(r#"unknown event "big""#), "{reply}");
+    let message = next_message(&mut client).await;
+    assert_eq!(message.from, id);
+    assert_eq!(message.text.len(), text_length);
 }
 
 /// One byte more and the server closes the connection with code 1009

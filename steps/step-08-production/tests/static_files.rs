@@ -1,4 +1,4 @@
-//! Step 04 checkpoint: the same router serves the page and the client script.
+//! Step 08 checkpoint: the same router serves the page and the client script.
 //!
 //! These tests call the router directly (no network), like step 03's.
 //!
@@ -9,7 +9,7 @@ use axum::{
     http::{Request, StatusCode, header},
 };
 use http_body_util::BodyExt;
-use step_08_production::{app, public_folder};
+use step_08_production::{AppState, app, public_folder};
 use tower::ServiceExt;
 
 /// GETs `path` from the app; returns the status, the content type and the body.
@@ -17,7 +17,8 @@ async fn get(path: &str) -> (StatusCode, String, String) {
     let request = Request::get(path)
         .body(Body::empty())
         .expect("a valid request");
-    let response = app(public_folder())
+    let state = AppState::default();
+    let response = app(public_folder(), state)
         .oneshot(request)
         .await
         .expect("the router always answers");
@@ -51,8 +52,9 @@ async fn socket_js_is_served_as_javascript() {
     assert!(body.contains("window.io = function io()"));
 }
 
-/// `/` is this step's page: it has the status line and loads both scripts,
-/// `/socket.js` first.
+/// `/` is this step's page, the chat: it has the status line, the message
+/// list, the input and the Send button, and loads both scripts, `/socket.js`
+/// first.
 #[tokio::test]
 async fn the_root_is_the_steps_page() {
     let (status, content_type, body) = get("/").await;
@@ -60,6 +62,14 @@ async fn the_root_is_the_steps_page() {
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.starts_with("text/html"), "{content_type}");
     assert!(body.contains(r#"<p id="status" data-state="connecting">"#));
+    for element in [
+        r#"<ul id="messages""#,
+        r#"<form id="chat-form""#,
+        r#"<input id="message-input""#,
+        r#"<button id="send" type="submit">"#,
+    ] {
+        assert!(body.contains(element), "the page has {element}");
+    }
     let socket_js = body.find(r#"<script src="/socket.js">"#);
     let script_js = body.find(r#"<script src="script.js">"#);
     assert!(socket_js.is_some() && script_js.is_some(), "{body}");

@@ -1,0 +1,51 @@
+//! Step 08 checkpoint: at most `MAX_CONNECTIONS` WebSockets at once; one
+//! more gets a 503 with a clear sentence before any upgrade, and a place
+//! that frees up can be taken again.
+//!
+//! Run with `cargo test -p step-08-production --test connection_limit`.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{DEADLINE, connect, log_lines, spawn_app_with, wait_for_live_connections};
+use step_08_production::{AppState, config::Config};
+use tokio::time::timeout;
+use tokio_tungstenite::{connect_async, tungstenite};
+
+/// With a limit of two, the third client is refused with 503 and a body
+/// naming the limit; when one of the two leaves, a new client gets in.
+#[tokio::test]
+async fn one_connection_over_the_limit_gets_503_until_a_place_frees_up() {
+    // Arrange
+    let state = AppState::new(Config {
+        max_connections: 2,
+        ..Config::default()
+    });
+    let addr = spawn_app_with(state.clone()).await;
+    let mut logs = log_lines();
+    let (mut first, _) = connect(addr).await;
+    let (_second, _) = connect(addr).await;
+
+    // Act
+    let third = timeout(DEADLINE, connect_async(format!("ws://{}/ws", addr)))
+        .await
+        .expect("the server answers in time");
+
+    // Assert
+    let Err(tungstenite::Error::Http(response)) = third else {
+        panic!("expected an HTTP refusal, got {third:?}");
+    };
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
+    assert!(body.contains("maximum of 2 connections"), "{body}");
+    logs.wait_for("refusing a WebSocket: already 2 connections (MAX_CONNECTIONS)")
+        .await;
+
+    // Act: one client leaves; wait until the server has seen it go.
+    first.close(None).await.expect("send a close frame");
+    wait_for_live_connections(&state, 1).await;
+
+    // Assert: its place can be taken.
+    let (_fourth, id) = connect(addr).await;
+    assert!(!id.is_empty());
+}

@@ -1,0 +1,141 @@
+//! Step 08 checkpoint: on Ctrl-C or SIGTERM the server stops accepting,
+//! sends every client a close frame 1001 "server shutting down", and exits
+//! within a bounded time.
+//!
+//! Two tests: one stops an in-process server through its shutdown trigger,
+//! one sends SIGTERM (with the `kill` command) to the real binary.
+//!
+//! Run with `cargo test -p step-08-production --test shutdown`.
+
+mod common;
+
+use std::{process::Stdio, time::Duration};
+
+use common::{Client, DEADLINE, connect, next_frame, spawn_stoppable};
+use futures::future::join_all;
+use step_08_production::AppState;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Command,
+    sync::mpsc,
+    time::timeout,
+};
+use tokio_tungstenite::{
+    connect_async,
+    tungstenite::{Message, protocol::frame::coding::CloseCode},
+};
+
+/// Reads frames until the server's close frame, and checks it is 1001
+/// "server shutting down". (Reading on also sends the client's close reply.)
+async fn expect_going_away(mut client: Client) {
+    let close = loop {
+        match next_frame(&mut client).await {
+            Message::Close(close) => break close.expect("the close frame gives a reason"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Away, "close code 1001");
+    assert_eq!(close.reason, "server shutting down");
+}
+
+/// Three connected clients each get 1001 "server shutting down", the server
+/// finishes, and new connections are refused.
+#[tokio::test]
+async fn shutdown_sends_1001_to_every_client_and_the_server_finishes() {
+    // Arrange
+    let server = spawn_stoppable(AppState::default()).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(connect(server.addr).await.0);
+    }
+
+    // Act: what Ctrl-C does in `main`.
+    server.stop.send(()).expect("the server is running");
+
+    // Assert
+    join_all(clients.into_iter().map(expect_going_away)).await;
+    timeout(DEADLINE, server.finished)
+        .await
+        .expect("the server finishes in time")
+        .expect("the server task did not panic")
+        .expect("the server ends without an error");
+    let late = timeout(DEADLINE, connect_async(format!("ws://{}/ws", server.addr)))
+        .await
+        .expect("the attempt ends in time");
+    assert!(late.is_err(), "a stopped server accepts no connections");
+}
+
+/// The real binary, started with `PORT=0` and sent SIGTERM: both clients get
+/// 1001, the process exits with status 0 well within its grace period, and
+/// it says what it did.
+#[tokio::test]
+async fn sigterm_closes_every_client_with_1001_and_the_binary_exits() {
+    // Arrange: start the binary and read its log lines as they come.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_step-08-production"))
+        .env("PORT", "0")
+        .env("NO_COLOR", "1")
+        .env("SHUTDOWN_GRACE_MS", "3000")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the step-08-production binary");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (lines_tx, mut lines) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = timeout(DEADLINE, lines.recv())
+            .await
+            .expect("the binary logs in time")
+            .expect("the binary is still running");
+        log.push(line.clone());
+        if let Some((_, url)) = line.split_once("listening on http://") {
+            break url.trim().to_owned();
+        }
+    };
+    let first = connect_async(format!("ws://{addr}/ws"));
+    let second = connect_async(format!("ws://{addr}/ws"));
+    let (first, second) = tokio::join!(first, second);
+    let mut clients = Vec::new();
+    for attempt in [first, second] {
+        let (mut client, _) = attempt.expect("the binary accepts WebSockets");
+        // The greeting, so we know the connection is fully set up.
+        assert!(matches!(next_frame(&mut client).await, Message::Text(_)));
+        clients.push(client);
+    }
+
+    // Act: SIGTERM, as a process manager sends it.
+    let pid = child.id().expect("the child is running").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("run kill");
+    assert!(killed.success(), "kill -TERM {pid}");
+
+    // Assert: both clients told, the process gone with status 0, in time.
+    join_all(clients.into_iter().map(expect_going_away)).await;
+    let status = timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the binary exits within its grace period")
+        .expect("wait for the binary");
+    assert!(status.success(), "exit status {status}");
+    while let Some(line) = lines.recv().await {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    for expected in [
+        "limits: 10000 connections",
+        "shutting down",
+        "closing 2 connections",
+        "all connections closed",
+    ] {
+        assert!(log.contains(expected), "{expected:?} in:\n{log}");
+    }
+}
