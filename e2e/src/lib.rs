@@ -7,6 +7,15 @@
 //! `127.0.0.1:0` with [`serve`], opens a [`Browser`] with [`browser`], and
 //! waits for what it expects with [`Browser::wait_for_text`] and friends.
 //!
+//! # Layout
+//! - `lib.rs` (this file): starting chromedriver and Chromium, the
+//!   [`Browser`] a check drives, and [`serve`] for an app that runs until the
+//!   check ends.
+//! - [`server`]: [`StoppableServer`], an app a check can stop completely and
+//!   start again on the same port (step 07's reconnect check).
+//! - [`logs`]: [`log_lines`], the server's own log lines, for checks that
+//!   compare what the page shows with what the server saw.
+//!
 //! Run them with `cargo test -p e2e`. They need Debian's `chromium` and
 //! `chromium-driver` packages; without them each check prints one `SKIP:` line
 //! and passes, unless `E2E_REQUIRED=1` (as in CI) makes that a failure.
@@ -29,8 +38,18 @@
 //! - `E2E_CHROMIUM` — the Chromium binary (default: `/usr/lib/chromium/chromium`;
 //!   Debian's `/usr/bin/chromium` is a wrapper script that prints noise).
 //!
+//! - `UPDATE_SCREENSHOTS=1` — [`Browser::save_screenshot`] writes into
+//!   `notes/img/`, refreshing the pictures the notes show; otherwise it
+//!   writes into the browser's scratch folder, removed afterwards.
+//!
 //! Setting `E2E_CHROMEDRIVER=/nonexistent` is the quickest way to see what a
 //! machine without a browser does.
+
+pub mod logs;
+pub mod server;
+
+pub use logs::{LogLines, log_lines};
+pub use server::StoppableServer;
 
 use std::{
     io::Write,
@@ -139,8 +158,9 @@ pub async fn browser() -> Option<Browser> {
 ///
 /// The `wait_for_*` methods poll the page until it shows what the check
 /// expects or their timeout (usually [`WAIT`]) runs out, then panic with what
-/// they saw last — so a check never sleeps blindly and never hangs. For anything else (clicks,
-/// typing), [`Browser::client`] gives the fantoccini client.
+/// they saw last — so a check never sleeps blindly and never hangs.
+/// [`Browser::click`] and [`Browser::type_into`] act as a person would; for
+/// anything else, [`Browser::client`] gives the fantoccini client.
 pub struct Browser {
     client: Client,
     /// The chromedriver this window belongs to. Shared with any second
@@ -271,6 +291,83 @@ impl Browser {
             |count| expected(*count),
         )
         .await
+    }
+
+    /// Clicks the first element matching the CSS `selector`, as a person
+    /// would (WebDriver scrolls it into view and fires the mouse events).
+    pub async fn click(&self, selector: &str) {
+        timeout(WAIT, async {
+            let element = self.client.find(Locator::Css(selector)).await?;
+            element.click().await
+        })
+        .await
+        .unwrap_or_else(|_| panic!("clicked `{selector}` within {WAIT:?}"))
+        .unwrap_or_else(|error| panic!("click `{selector}`: {error}"));
+    }
+
+    /// Types `keys` into the first element matching the CSS `selector`, key
+    /// by key as a person would; end with `Key::Enter` (as a `char`) to press
+    /// Enter.
+    pub async fn type_into(&self, selector: &str, keys: &str) {
+        timeout(WAIT, async {
+            let element = self.client.find(Locator::Css(selector)).await?;
+            element.send_keys(keys).await
+        })
+        .await
+        .unwrap_or_else(|_| panic!("typed into `{selector}` within {WAIT:?}"))
+        .unwrap_or_else(|error| panic!("type {keys:?} into `{selector}`: {error}"));
+    }
+
+    /// Waits until the page says it is connected, and returns the id the
+    /// server gave it.
+    ///
+    /// Every page of steps 04 to 07 shares this contract: `<p id="status">`
+    /// has `data-state="connected"` and the text `connected as <id>` once
+    /// `socket.js` has been greeted by the server.
+    pub async fn wait_until_connected(&self) -> String {
+        let status = self
+            .wait_for_text("#status", |text| text.starts_with("connected as "), WAIT)
+            .await;
+        // Both are set by the same line of the page's script.
+        self.wait_for_attribute("#status", "data-state", |state| state == "connected", WAIT)
+            .await;
+        status["connected as ".len()..].to_owned()
+    }
+
+    /// Waits until `script` (run in the page as the body of a function, like
+    /// [`Browser::execute`]) returns a value for which `expected` is true, and
+    /// returns that value. For what one selector cannot say, such as "every
+    /// chat line with its sender".
+    pub async fn wait_for_script(
+        &self,
+        script: &str,
+        expected: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Value {
+        let what = format!("the result of `{script}`");
+        self.poll(
+            &what,
+            timeout,
+            async |client: &Client| client.execute(script, vec![]).await.ok(),
+            |value| expected(value),
+        )
+        .await
+    }
+
+    /// Saves what the window shows now as `name` (a `.png` file name) for the
+    /// notes: into `notes/img/` with `UPDATE_SCREENSHOTS=1`, otherwise into
+    /// this browser's scratch folder, which is removed with it — so an
+    /// ordinary test run still takes the picture, but never changes the
+    /// repository. Returns where the file went.
+    pub async fn save_screenshot(&self, name: &str) -> PathBuf {
+        let folder = if std::env::var("UPDATE_SCREENSHOTS").is_ok_and(|value| value == "1") {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../notes/img")
+        } else {
+            self.driver.guard.scratch.join("screenshots")
+        };
+        let path = folder.join(name);
+        self.screenshot(&path).await;
+        path
     }
 
     /// Saves what the window shows now as a PNG at `path`, creating the

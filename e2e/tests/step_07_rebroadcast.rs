@@ -1,0 +1,233 @@
+//! Step 07 in a real browser: two windows on `public/step-07-rebroadcast/`
+//! chat through the server.
+//!
+//! Step 07's own tests chat with Rust clients; these prove what only a
+//! browser can: Enter in the input sends, every window shows every message
+//! with its sender, a message full of markup stays text and runs nothing,
+//! and a page whose server restarts reconnects by itself. The chat check
+//! also takes the screenshots shown in `notes/07-rebroadcast.md` (refresh
+//! them with `UPDATE_SCREENSHOTS=1`). Run with
+//! `cargo test -p e2e --test step_07_rebroadcast`; the page is explained in
+//! `notes/07-rebroadcast.md`.
+
+use std::net::SocketAddr;
+
+use e2e::{Browser, StoppableServer, WAIT};
+use fantoccini::key::Key;
+use serde_json::{Value, json};
+use step_07_rebroadcast::{AppState, app, public_folder};
+
+/// Every chat line on the page, oldest first, as
+/// `{"from": <sender id>, "text": <text>, "mine": <marked as yours>}`.
+/// `textContent`, so markup in a message is returned as the characters it
+/// was shown as.
+const CHAT_LINES: &str =
+    "return [...document.querySelectorAll('#messages li.message')].map(li => ({
+    from: li.querySelector('.from').textContent,
+    text: li.querySelector('.text').textContent,
+    mine: li.classList.contains('mine'),
+}))";
+
+/// The page's title, which the markup check's payload tries to change.
+const TITLE: &str = "Step 07 · Chat";
+
+/// Alice writes in one window, Bob in the other, taking turns: each message
+/// shows up in both windows, with the sender's id, in the order it was sent,
+/// and each window marks its own messages as "you". Takes the screenshots of
+/// both windows mid-conversation.
+#[tokio::test]
+async fn a_message_sent_in_one_window_shows_in_both_with_its_sender() {
+    // Arrange
+    let Some(alice) = e2e::browser().await else {
+        return;
+    };
+    let bob = alice.new_session().await;
+    let addr = e2e::serve(app(public_folder(), AppState::new())).await;
+    let alice_id = open_chat(&alice, addr).await;
+    let bob_id = open_chat(&bob, addr).await;
+    let conversation = [
+        (&alice, &alice_id, "Hi Bob! Can you see this?"),
+        (
+            &bob,
+            &bob_id,
+            "Loud and clear, Alice. It came through the server.",
+        ),
+        (
+            &alice,
+            &alice_id,
+            "Mine came back to me too, marked as \"you\".",
+        ),
+        (&bob, &bob_id, "Open a third tab and it joins the chat."),
+    ];
+
+    // Act: each message is seen in both windows before the next one is
+    // typed, so the order is the order of the conversation.
+    for (sender, sender_id, text) in conversation {
+        send(sender, text).await;
+        for window in [&alice, &bob] {
+            wait_for_message(window, sender_id, text).await;
+        }
+    }
+
+    // Assert: both windows show the whole conversation, in order, each
+    // marking only its own messages.
+    for (window, window_id) in [(&alice, &alice_id), (&bob, &bob_id)] {
+        let expected: Vec<Value> = conversation
+            .iter()
+            .map(
+                |(_, from, text)| json!({ "from": from, "text": text, "mine": *from == window_id }),
+            )
+            .collect();
+        assert_eq!(
+            window.execute(CHAT_LINES, vec![]).await,
+            Value::Array(expected),
+            "the chat in {window_id}'s window"
+        );
+    }
+
+    // Bob is halfway through his next message when the pictures are taken.
+    bob.type_into("#message-input", "Will do!").await;
+    alice.save_screenshot("07-chat-alice.png").await;
+    bob.save_screenshot("07-chat-bob.png").await;
+    alice.close().await;
+    bob.close().await;
+}
+
+/// A message made of markup, `<img onerror=…>` and `<script>…</script>`, is
+/// shown in both windows as exactly the characters typed: no element is
+/// made of it, and neither of its scripts runs in either window.
+#[tokio::test]
+async fn markup_in_a_message_is_shown_as_text_and_runs_nothing() {
+    // Arrange
+    let Some(mallory) = e2e::browser().await else {
+        return;
+    };
+    let bob = mallory.new_session().await;
+    let addr = e2e::serve(app(public_folder(), AppState::new())).await;
+    let mallory_id = open_chat(&mallory, addr).await;
+    open_chat(&bob, addr).await;
+    // Either script, if it ran, would leave a mark on the window and its title.
+    let payload = "<img src=x onerror=\"window.__pwned='img';document.title='pwned'\"> \
+                   <script>window.__pwned='script';document.title='pwned'</script>";
+
+    // Act: the payload, then an ordinary message. Once the second one is
+    // shown, the page has long finished with the first: an image that failed
+    // to load would have fired its `onerror` by then.
+    send(&mallory, payload).await;
+    send(&mallory, "just text").await;
+    for window in [&mallory, &bob] {
+        wait_for_message(window, &mallory_id, "just text").await;
+    }
+
+    // Assert
+    for window in [&mallory, &bob] {
+        let lines = window.execute(CHAT_LINES, vec![]).await;
+        assert_eq!(lines[0]["text"], payload, "shown as the characters typed");
+        let effects = window
+            .execute(
+                "return {
+                    pwned: window.__pwned === undefined ? null : String(window.__pwned),
+                    title: document.title,
+                    images: document.querySelectorAll('#messages img').length,
+                    scripts: document.querySelectorAll('#messages script').length,
+                }",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            effects,
+            json!({ "pwned": null, "title": TITLE, "images": 0, "scripts": 0 }),
+            "nothing in the message became an element or ran"
+        );
+    }
+    mallory.close().await;
+    bob.close().await;
+}
+
+/// When the server stops, both pages say "disconnected"; when it starts
+/// again on the same port, both reconnect by themselves, with new ids, and
+/// chatting works again.
+#[tokio::test]
+async fn after_a_server_restart_both_pages_reconnect_and_chat_again() {
+    // Arrange
+    let Some(alice) = e2e::browser().await else {
+        return;
+    };
+    let bob = alice.new_session().await;
+    let server = StoppableServer::start(app(public_folder(), AppState::new())).await;
+    let addr = server.addr();
+    let alice_old_id = open_chat(&alice, addr).await;
+    let bob_old_id = open_chat(&bob, addr).await;
+
+    // Act: stop the server completely: listener, connections, WebSockets.
+    server.stop().await;
+
+    // Assert: both pages noticed. They stay disconnected while the server
+    // is down, so this wait cannot miss the state.
+    for window in [&alice, &bob] {
+        window
+            .wait_for_attribute(
+                "#status",
+                "data-state",
+                |state| state == "disconnected",
+                WAIT,
+            )
+            .await;
+    }
+
+    // Act: a new server process, as after `cargo run` again: same port,
+    // fresh state.
+    let server = StoppableServer::start_on(addr, app(public_folder(), AppState::new())).await;
+
+    // Assert: both pages reconnect by themselves (nobody reloads them), as
+    // new connections with new ids ...
+    let alice_id = alice.wait_until_connected().await;
+    let bob_id = bob.wait_until_connected().await;
+    assert_ne!(alice_id, alice_old_id, "Alice's page made a new connection");
+    assert_ne!(bob_id, bob_old_id, "Bob's page made a new connection");
+
+    // ... and the chat works again, both ways.
+    send(&alice, "Are you back?").await;
+    for window in [&alice, &bob] {
+        wait_for_message(window, &alice_id, "Are you back?").await;
+    }
+    send(&bob, "Yes, reconnected by itself.").await;
+    for window in [&alice, &bob] {
+        wait_for_message(window, &bob_id, "Yes, reconnected by itself.").await;
+    }
+    alice.close().await;
+    bob.close().await;
+    server.stop().await;
+}
+
+/// Opens the chat page at `addr` and waits until it is connected; returns
+/// the page's id.
+async fn open_chat(window: &Browser, addr: SocketAddr) -> String {
+    window.goto(&format!("http://{addr}/")).await;
+    assert_eq!(window.title().await, TITLE);
+    window.wait_until_connected().await
+}
+
+/// Types `text` into the message box and presses Enter, as a person sends
+/// a message.
+async fn send(window: &Browser, text: &str) {
+    let keys = format!("{text}{}", char::from(Key::Enter));
+    window.type_into("#message-input", &keys).await;
+}
+
+/// Waits until `window` shows a chat line `text` from the sender `from`.
+async fn wait_for_message(window: &Browser, from: &str, text: &str) {
+    window
+        .wait_for_script(
+            CHAT_LINES,
+            |lines| {
+                lines.as_array().is_some_and(|lines| {
+                    lines
+                        .iter()
+                        .any(|line| line["from"] == from && line["text"] == text)
+                })
+            },
+            WAIT,
+        )
+        .await;
+}
