@@ -117,10 +117,10 @@ if [[ " ${servers[*]} " == *" node "* ]]; then
 fi
 
 # --- servers --------------------------------------------------------------
-# start_server NAME: starts it on a free port (PORT=0: the server picks one and
+# start_server NAME LOG: starts it on a free port (PORT=0: the server picks one and
 # logs "listening on http://127.0.0.1:<port>"), sets server_pid and server_url.
 start_server() {
-    local name=$1 log="$logs/$1.log"
+    local name=$1 log=$2
     : >"$log"
     case "$name" in
         node)
@@ -197,7 +197,8 @@ for round in $(seq "$BENCH_ROUNDS"); do
         for server in "${servers[@]}"; do
             echo
             echo "=== round $round/$BENCH_ROUNDS: $scenario_title, ${server_title[$server]}"
-            if ! start_server "$server"; then
+            server_log="$logs/$scenario_id--$server--round$round.log"
+            if ! start_server "$server" "$server_log"; then
                 failures=$((failures + 1))
                 stop_server
                 continue
@@ -206,7 +207,7 @@ for round in $(seq "$BENCH_ROUNDS"); do
                 --server-pid "$server_pid" --server-name "${server_title[$server]}" \
                 --scenario "$scenario_id" --scenario-title "$scenario_title" \
                 --json "$runs/$scenario_id--$server--round$round.json"; then
-                echo "loadgen failed against ${server_title[$server]}; server log: $logs/$server.log" >&2
+                echo "loadgen failed against ${server_title[$server]}; server log: $server_log" >&2
                 failures=$((failures + 1))
             fi
             stop_server
@@ -222,8 +223,8 @@ servers interleaved; the whole run took $((elapsed / 60)) min $((elapsed % 60)) 
 The load generator runs on the same cores as the server."
 echo
 "$report" --runs "$runs" --out "$out" --heading "$heading"
+echo "server logs of every run: $logs"
 if (( failures > 0 )); then
-    echo "$failures run(s) failed; see the messages above (server logs in $logs)" >&2
+    echo "$failures run(s) failed; see the messages above" >&2
     exit 1
 fi
-rm -rf "$logs"

@@ -24,6 +24,8 @@ pub struct ServerFigures {
     pub p99_ms: Option<f64>,
     pub lost_worst: u64,
     pub server_errors_worst: u64,
+    /// Clients the server closed before the run ended, in the worst round.
+    pub ended_early_worst: u64,
     pub cpu_seconds_per_million: Option<f64>,
     pub memory_per_connection_bytes: Option<f64>,
 }
@@ -116,6 +118,11 @@ fn server_figures(name: &str, rounds: &[&RunResult]) -> ServerFigures {
             .map(|run| run.server_errors)
             .max()
             .unwrap_or(0),
+        ended_early_worst: rounds
+            .iter()
+            .map(|run| run.clients_ended_early)
+            .max()
+            .unwrap_or(0),
         cpu_seconds_per_million: traffic(&|run| {
             run.server
                 .and_then(|server| server.cpu_seconds_per_million_deliveries)
@@ -170,17 +177,26 @@ pub fn markdown_table(scenarios: &[ScenarioFigures]) -> String {
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for scenario in scenarios {
         for server in &scenario.servers {
-            let lost = if scenario.idle {
+            // Loss, with what explains it: error events, or clients the server cut off.
+            let mut lost = if scenario.idle {
                 DASH.to_owned()
-            } else if server.server_errors_worst > 0 {
-                format!(
-                    "{} ({} error events)",
-                    thousands(server.lost_worst as f64),
-                    server.server_errors_worst
-                )
             } else {
                 thousands(server.lost_worst as f64)
             };
+            if server.server_errors_worst > 0 {
+                let _ = write!(
+                    lost,
+                    " ({} error events)",
+                    thousands(server.server_errors_worst as f64)
+                );
+            }
+            if server.ended_early_worst > 0 {
+                let _ = write!(
+                    lost,
+                    " ({} clients cut off)",
+                    thousands(server.ended_early_worst as f64)
+                );
+            }
             let clients = if server.clients_connected < f64::from(server.clients_requested) {
                 format!(
                     "{} of {}",
@@ -519,6 +535,7 @@ mod tests {
         assert_eq!(servers[1].deliveries_per_second, Some(200.0));
         assert_eq!(servers[1].p99_ms, Some(2.0));
         assert_eq!(servers[1].lost_worst, 5);
+        assert_eq!(servers[1].ended_early_worst, 0);
         assert_eq!(
             servers[1].memory_per_connection_bytes, None,
             "not an idle scenario"
