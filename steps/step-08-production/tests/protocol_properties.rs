@@ -9,7 +9,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use step_08_production::protocol::parse_client_frame;
+use step_08_production::protocol::{ClientEvent, parse_client_frame};
 
 /// Any JSON value, nested a few levels deep.
 fn any_json() -> impl Strategy<Value = Value> {
@@ -54,6 +54,20 @@ proptest! {
         let frame = serde_json::json!({ "event": event, "data": data }).to_string();
         if let Err(error) = parse_client_frame(&frame) {
             prop_assert!(!error.to_string().is_empty());
+        }
+    }
+
+    /// A `message` with any string as its data is accepted exactly when the
+    /// string is not blank, and then its text is kept as it was sent.
+    #[test]
+    fn a_message_is_accepted_exactly_when_its_text_is_not_blank(text in ".*") {
+        let frame = serde_json::json!({ "event": "message", "data": text }).to_string();
+        match parse_client_frame(&frame) {
+            Ok(ClientEvent::Message { text: parsed }) => {
+                prop_assert!(!text.trim().is_empty());
+                prop_assert_eq!(parsed, text);
+            }
+            Err(_) => prop_assert!(text.trim().is_empty()),
         }
     }
 }
