@@ -166,11 +166,13 @@ impl AppState {
     /// Returns how many connections were still open when it gave up (0 when
     /// every one closed in time).
     pub async fn close_all_connections(&self) -> usize {
+        // Counted before the signal goes out: once it does, connections
+        // start finishing at once and the number would already be shrinking.
+        let open = self.connections.len();
+        info!("closing {open} connections: sending each \"server shutting down\"");
         self.shutdown.cancel();
         // Closing the tracker means: `wait` may finish once it is empty.
         self.connections.close();
-        let open = self.connections.len();
-        info!("closing {open} connections: sending each \"server shutting down\"");
         let grace = self.config.shutdown_grace;
         if timeout(grace, self.connections.wait()).await.is_ok() {
             info!("all connections closed");
