@@ -28,6 +28,7 @@
 #   BENCH_SCENARIOS="1 2 3 4"   which scenarios to run
 #   BENCH_SERVERS="node step-07 step-08"   which servers to run
 #   BENCH_OUT=bench/results     where runs/, results.md and chart.svg go
+#   BENCH_FAIL_ON_LOSS=1        fail if any run lost a delivery (CI's smoke run sets it)
 # A quick look: BENCH_SECONDS=2 BENCH_WARMUP=1 BENCH_ROUNDS=1 BENCH_IDLE_CLIENTS=2000 bench/compare.sh
 # The default full run takes about 9 minutes on 2 cores (plus the first build).
 #
@@ -42,6 +43,7 @@ BENCH_IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 BENCH_IDLE_SECONDS=${BENCH_IDLE_SECONDS:-3}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-"1 2 3 4"}
 BENCH_SERVERS=${BENCH_SERVERS:-"node step-07 step-08"}
+BENCH_FAIL_ON_LOSS=${BENCH_FAIL_ON_LOSS:-0}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -128,8 +130,10 @@ start_server() {
             ;;
         step-07 | step-08)
             # The bench measures fan-out, not step 08's protective limits:
-            # raise them far above what the scenarios need.
-            PORT=0 NO_COLOR=1 MAX_CONNECTIONS=100000 MAX_MESSAGES_PER_SECOND=1000000 \
+            # raise them far above what the scenarios need. (Flat out, a
+            # receiver the scheduler runs late can fall more than the default
+            # 256 messages behind, and step 08 would rightly cut it off.)
+            PORT=0 NO_COLOR=1 MAX_CONNECTIONS=100000 MAX_MESSAGES_PER_SECOND=1000000 QUEUE_CAPACITY=4096 \
                 "$target_dir/release/${step_package[$name]}" >"$log" 2>&1 &
             ;;
     esac
@@ -188,6 +192,9 @@ scenario_args() {
     esac
 }
 
+loss_args=()
+[[ "$BENCH_FAIL_ON_LOSS" == 1 ]] && loss_args=(--fail-on-loss)
+
 rm -rf "$runs"
 mkdir -p "$runs"
 failures=0
@@ -205,7 +212,7 @@ for round in $(seq "$BENCH_ROUNDS"); do
             fi
             if ! "$loadgen" --url "$server_url" --protocol "$protocol" "${traffic_args[@]}" \
                 --server-pid "$server_pid" --server-name "${server_title[$server]}" \
-                --scenario "$scenario_id" --scenario-title "$scenario_title" \
+                --scenario "$scenario_id" --scenario-title "$scenario_title" "${loss_args[@]}" \
                 --json "$runs/$scenario_id--$server--round$round.json"; then
                 echo "loadgen failed against ${server_title[$server]}; server log: $server_log" >&2
                 failures=$((failures + 1))

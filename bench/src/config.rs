@@ -34,6 +34,7 @@ MEASURING:
   --scenario ID                 label stored in the JSON (e.g. 2-fanout-1000)
   --scenario-title TEXT         human title stored in the JSON
   --server-name NAME            which server this is, stored in the JSON
+  --fail-on-loss                exit 1 if a delivery was lost or a client was cut off
 TUNING:
   --connect-concurrency C       handshakes in progress at once        [200]
   --threads T                   runtime worker threads of the generator [1]
@@ -73,6 +74,9 @@ pub struct LoadConfig {
     pub server_name: String,
     pub connect_concurrency: u32,
     pub threads: usize,
+    /// Exit with a failure when anything was lost (a smoke test in CI wants a
+    /// verdict, not only a report).
+    pub fail_on_loss: bool,
 }
 
 /// A command-line mistake, explained.
@@ -119,6 +123,7 @@ impl LoadConfig {
         let mut server_name = String::from("server");
         let mut connect_concurrency = 200u32;
         let mut threads = 1usize;
+        let mut fail_on_loss = false;
 
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -131,6 +136,10 @@ impl LoadConfig {
                 }
                 "--idle" => {
                     idle = true;
+                    continue;
+                }
+                "--fail-on-loss" => {
+                    fail_on_loss = true;
                     continue;
                 }
                 _ => {}
@@ -225,6 +234,7 @@ impl LoadConfig {
             server_name,
             connect_concurrency,
             threads,
+            fail_on_loss,
         })
     }
 }

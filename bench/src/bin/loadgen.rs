@@ -65,5 +65,18 @@ fn main() -> ExitCode {
     }
     // Exit without waiting for client tasks' sockets to close one by one.
     runtime.shutdown_background();
+    let lost_anything = result.deliveries_lost > 0
+        || result.clients_ended_early > 0
+        || result.clients_connected < u64::from(result.clients_requested);
+    if config.fail_on_loss && lost_anything {
+        eprintln!(
+            "Error: --fail-on-loss: {} deliveries lost, {} clients cut off, {} of {} clients connected",
+            result.deliveries_lost,
+            result.clients_ended_early,
+            result.clients_connected,
+            result.clients_requested
+        );
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }
