@@ -14,8 +14,9 @@ use crate::{ids::ConnectionId, protocol::ServerEvent};
 
 /// How many messages the hub keeps for a client that has not taken them yet.
 ///
-/// A client that falls further behind than this skips ahead to the newest
-/// messages and is told how many it missed (see `forward` in `lib.rs`). The
+/// A client that falls further behind than this skips ahead to the oldest
+/// message still kept and is told how many it missed (see the
+/// `RecvError::Lagged` arm in `talk_until_closed`, in `lib.rs`). The
 /// buffer is one ring shared by all clients, not one per client, so the hub
 /// never holds more than this many frames, however many clients stall.
 pub const HUB_CAPACITY: usize = 256;
