@@ -8,14 +8,13 @@
 
 mod common;
 
-use common::{Client, connect, next_event, next_frame, spawn_app};
-use futures::SinkExt;
+use common::{Client, connect, next_event, next_frame, send_frame, spawn_app};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Sends `frame`, and returns the `message` of the `error` event that must
 /// come back.
 async fn error_reply(client: &mut Client, frame: Message) -> String {
-    client.send(frame).await.expect("send a frame");
+    send_frame(client, frame).await;
     let reply = next_event(client).await;
     assert_eq!(reply["event"], "error", "reply: {reply}");
     reply["data"]["message"]
@@ -26,10 +25,7 @@ async fn error_reply(client: &mut Client, frame: Message) -> String {
 
 /// After an error, the same connection still works: a ping gets a pong.
 async fn assert_still_open(client: &mut Client) {
-    client
-        .send(Message::Ping("still there?".into()))
-        .await
-        .expect("send a ping");
+    send_frame(client, Message::Ping("still there?".into())).await;
     assert!(matches!(next_frame(client).await, Message::Pong(_)));
 }
 

@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::{connect, log_lines, next_event, next_frame, spawn_app};
+use common::{DEADLINE, connect, log_lines, next_event, next_frame, send_frame, spawn_app};
 use futures::SinkExt;
 use step_05_server_ticks::MAX_MESSAGE_BYTES;
+use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{
     Message,
     protocol::frame::{
@@ -34,10 +35,11 @@ async fn a_message_of_16_kib_is_accepted() {
     let (mut client, _id) = connect(addr).await;
 
     // Act
-    client
-        .send(Message::text(envelope_of_size(MAX_MESSAGE_BYTES)))
-        .await
-        .expect("send 16 KiB");
+    send_frame(
+        &mut client,
+        Message::text(envelope_of_size(MAX_MESSAGE_BYTES)),
+    )
+    .await;
 
     // Assert
     let reply = next_event(&mut client).await;
@@ -56,10 +58,11 @@ async fn a_bigger_message_is_refused_with_close_code_1009() {
     let (mut client, id) = connect(addr).await;
 
     // Act
-    client
-        .send(Message::text(envelope_of_size(MAX_MESSAGE_BYTES + 1)))
-        .await
-        .expect("send 16 KiB + 1 byte");
+    send_frame(
+        &mut client,
+        Message::text(envelope_of_size(MAX_MESSAGE_BYTES + 1)),
+    )
+    .await;
 
     // Assert
     match next_frame(&mut client).await {
@@ -88,7 +91,10 @@ async fn a_big_message_in_small_fragments_is_refused_too() {
     let last = Frame::message(fragment, OpCode::Data(Data::Continue), true);
     for frame in [first, middle, last] {
         // The server may already have hung up before the last fragment.
-        if client.send(Message::Frame(frame)).await.is_err() {
+        let sent = timeout(DEADLINE, client.send(Message::Frame(frame)))
+            .await
+            .expect("a fragment is sent, or refused, in time");
+        if sent.is_err() {
             break;
         }
     }

@@ -13,8 +13,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{connect, next_frame, next_tick, spawn_app_with, wait_for_live_connections};
-use futures::SinkExt;
+use common::{
+    connect, next_frame, next_tick, send_frame, spawn_app_with, wait_for_live_connections,
+};
 use step_05_server_ticks::AppState;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -106,10 +107,7 @@ async fn closing_one_client_does_not_stop_the_other() {
     wait_for_live_connections(&state, 2).await;
 
     // Act: the leaving client closes politely, as a closing tab does.
-    leaving
-        .send(Message::Close(None))
-        .await
-        .expect("send a close frame");
+    send_frame(&mut leaving, Message::Close(None)).await;
 
     // Assert
     wait_for_live_connections(&state, 1).await;
@@ -134,10 +132,7 @@ async fn the_live_count_returns_to_zero_when_every_client_has_left() {
     wait_for_live_connections(&state, 2).await;
 
     // Act
-    polite
-        .send(Message::Close(None))
-        .await
-        .expect("send a close frame");
+    send_frame(&mut polite, Message::Close(None)).await;
     drop(abrupt);
 
     // Assert
@@ -156,10 +151,7 @@ async fn a_close_frame_gets_its_reply_while_ticks_are_flowing() {
     next_tick(&mut client).await;
 
     // Act
-    client
-        .send(Message::Close(None))
-        .await
-        .expect("send a close frame");
+    send_frame(&mut client, Message::Close(None)).await;
 
     // Assert: ticks sent before the close frame reached the server may still
     // be on their way; after them comes the close reply, then nothing.

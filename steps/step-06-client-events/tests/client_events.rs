@@ -8,8 +8,7 @@
 
 mod common;
 
-use common::{connect, log_lines, next_frame, spawn_app};
-use futures::SinkExt;
+use common::{connect, log_lines, next_frame, send_frame, spawn_app};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The frame `socket.emit("fromClient")` sends: no "data" at all.
@@ -29,12 +28,9 @@ async fn three_from_client_events_are_logged_three_times() {
 
     // Act: three clicks, then close the tab.
     for _ in 0..3 {
-        client.send(from_client()).await.expect("send fromClient");
+        send_frame(&mut client, from_client()).await;
     }
-    client
-        .send(Message::Close(None))
-        .await
-        .expect("send a close frame");
+    send_frame(&mut client, Message::Close(None)).await;
 
     // Assert: the server reads frames in order, so all three come before
     // the disconnect.
@@ -54,20 +50,16 @@ async fn from_client_with_data_is_accepted() {
     let (mut client, id) = connect(addr).await;
 
     // Act
-    client
-        .send(Message::text(
-            r#"{"event":"fromClient","data":{"button":"btn","clicks":[1,2]}}"#,
-        ))
-        .await
-        .expect("send fromClient with data");
+    send_frame(
+        &mut client,
+        Message::text(r#"{"event":"fromClient","data":{"button":"btn","clicks":[1,2]}}"#),
+    )
+    .await;
 
     // Assert: logged; and the next frame is the pong to our ping, not an error.
     logs.wait_for(&format!("message received from client {id}"))
         .await;
-    client
-        .send(Message::Ping("anything for me?".into()))
-        .await
-        .expect("send a ping");
+    send_frame(&mut client, Message::Ping("anything for me?".into())).await;
     assert!(matches!(next_frame(&mut client).await, Message::Pong(_)));
 }
 
@@ -81,10 +73,10 @@ async fn each_client_is_named_by_its_own_id() {
     let (mut second, second_id) = connect(addr).await;
 
     // Act
-    second.send(from_client()).await.expect("send fromClient");
+    send_frame(&mut second, from_client()).await;
     logs.wait_for(&format!("message received from client {second_id}"))
         .await;
-    first.send(from_client()).await.expect("send fromClient");
+    send_frame(&mut first, from_client()).await;
 
     // Assert
     logs.wait_for(&format!("message received from client {first_id}"))

@@ -9,7 +9,7 @@
 
 use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use step_05_server_ticks::{AppState, app, public_folder};
 use tokio::{
@@ -67,6 +67,14 @@ pub async fn connect(addr: SocketAddr) -> (Client, String) {
         .unwrap_or_else(|| panic!("the connect event carries a string id: {hello}"))
         .to_owned();
     (client, id)
+}
+
+/// Sends one frame to the server, within [`DEADLINE`].
+pub async fn send_frame(client: &mut Client, frame: Message) {
+    timeout(DEADLINE, client.send(frame))
+        .await
+        .expect("the frame is sent in time")
+        .expect("the connection is open");
 }
 
 /// The next frame the server sends, whatever its kind.
