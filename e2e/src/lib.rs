@@ -12,7 +12,10 @@
 //!   [`Browser`] a check drives, and [`serve`] for an app that runs until the
 //!   check ends.
 //! - [`server`]: [`StoppableServer`], an app a check can stop completely and
-//!   start again on the same port (step 07's reconnect check).
+//!   start again on the same port (step 07's reconnect check), and
+//!   [`GracefulServer`], an app that shuts itself down through its own
+//!   graceful-shutdown code when the check says so (step 08).
+//! - [`chat`]: typing into and reading the chat page of steps 07 and 08.
 //! - [`logs`]: [`log_lines`], the server's own log lines, for checks that
 //!   compare what the page shows with what the server saw.
 //!
@@ -45,11 +48,12 @@
 //! Setting `E2E_CHROMEDRIVER=/nonexistent` is the quickest way to see what a
 //! machine without a browser does.
 
+pub mod chat;
 pub mod logs;
 pub mod server;
 
 pub use logs::{LogLines, log_lines};
-pub use server::StoppableServer;
+pub use server::{GracefulServer, StopSignal, StoppableServer};
 
 use std::{
     io::Write,
@@ -223,6 +227,17 @@ impl Browser {
         timeout(WAIT, self.client.execute(script, args))
             .await
             .expect("the browser answered within the timeout")
+            .unwrap_or_else(|error| panic!("run `{script}` in the page: {error}"))
+    }
+
+    /// Runs `script` in the page as an asynchronous function and returns what
+    /// it hands to its callback, the last of `arguments` (`arguments[0]` and
+    /// on are `args`), as JSON. For what only finishes later, such as a
+    /// WebSocket's `open` or `close` event. Bounded by [`WAIT`].
+    pub async fn execute_async(&self, script: &str, args: Vec<Value>) -> Value {
+        timeout(WAIT, self.client.execute_async(script, args))
+            .await
+            .unwrap_or_else(|_| panic!("`{script}` called back within {WAIT:?}"))
             .unwrap_or_else(|error| panic!("run `{script}` in the page: {error}"))
     }
 

@@ -1,6 +1,13 @@
-//! A step's app on a thread of its own, so a check can stop it completely
-//! and start it again on the same port — the "server restarted" case that
-//! `socket.js` reconnects from.
+//! Servers a check can stop and start again on the same port — the "server
+//! restarted" case that `socket.js` reconnects from. Two kinds:
+//!
+//! - [`StoppableServer`]: a step's [`Router`] on a thread of its own, stopped
+//!   *from outside*, as if its process were killed (steps 04 to 07 have no
+//!   shutdown of their own).
+//! - [`GracefulServer`]: a step's own serving function (step 08's
+//!   `serve(listener, folder, state, stop)`), stopped by resolving the `stop`
+//!   future it was given, so what the browser sees is exactly what the step's
+//!   graceful shutdown does (close frames with a reason), as after Ctrl-C.
 //!
 //! Why not just abort the task running `axum::serve`? That stops accepting
 //! new connections, but every connection already accepted, and every
@@ -10,7 +17,7 @@
 //! drops that runtime, which drops every task in it and so closes every
 //! socket, exactly as a killed server process would.
 
-use std::{io, net::SocketAddr, thread::JoinHandle};
+use std::{future::Future, io, net::SocketAddr, pin::Pin, thread::JoinHandle};
 
 use axum::Router;
 use tokio::{
@@ -117,6 +124,85 @@ fn run(listener: std::net::TcpListener, app: Router, stopped: oneshot::Receiver<
     // runtime. Dropping the runtime drops each of them, which closes its
     // socket: the browser sees the connection end, as if the process died.
     drop(runtime);
+}
+
+/// The `stop` future a [`GracefulServer`] hands the app's serving function:
+/// it resolves when the check calls [`GracefulServer::shut_down`] (or drops
+/// the server), as `support::shutdown_signal()` resolves on Ctrl-C.
+pub type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// An app served by its own serving function on the check's runtime, shut
+/// down through that function's own graceful shutdown.
+pub struct GracefulServer {
+    addr: SocketAddr,
+    /// Resolves the app's [`StopSignal`]; `None` once it has been sent.
+    stop: Option<oneshot::Sender<()>>,
+    /// The serving function's task; `None` once it has been awaited.
+    finished: Option<tokio::task::JoinHandle<io::Result<()>>>,
+}
+
+impl GracefulServer {
+    /// Runs `serve` on `127.0.0.1:0` (any free port); see
+    /// [`GracefulServer::start_on`].
+    pub async fn start<S, F>(serve: S) -> GracefulServer
+    where
+        S: FnOnce(tokio::net::TcpListener, StopSignal) -> F,
+        F: Future<Output = io::Result<()>> + Send + 'static,
+    {
+        GracefulServer::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), serve).await
+    }
+
+    /// Binds `addr` (port 0 for any free port; a port just given up is
+    /// retried as in [`StoppableServer::start_on`]) and runs
+    /// `serve(listener, stop)` in a task, e.g.
+    /// `|listener, stop| serve(listener, public_folder(), AppState::default(), stop)`.
+    pub async fn start_on<S, F>(addr: SocketAddr, serve: S) -> GracefulServer
+    where
+        S: FnOnce(tokio::net::TcpListener, StopSignal) -> F,
+        F: Future<Output = io::Result<()>> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::from_std(bind_with_retries(addr).await)
+            .expect("hand the listener to tokio");
+        let addr = listener
+            .local_addr()
+            .expect("a bound socket has an address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        // A dropped sender resolves the signal too: a check that panics
+        // still shuts its server down.
+        let signal: StopSignal = Box::pin(async move {
+            let _ = stopped.await;
+        });
+        let finished = tokio::spawn(serve(listener, signal));
+        GracefulServer {
+            addr,
+            stop: Some(stop),
+            finished: Some(finished),
+        }
+    }
+
+    /// Where the app listens, e.g. for `http://{addr}/`.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Resolves the app's [`StopSignal`] and waits, up to [`WAIT`], until its
+    /// serving function has returned `Ok`: when this returns, the app has
+    /// done all of its shutdown and the port is closed.
+    pub async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            // A send fails only if the app stopped by itself; the join below
+            // then says how it ended.
+            let _ = stop.send(());
+        }
+        if let Some(finished) = self.finished.take() {
+            match timeout(WAIT, finished).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(error))) => panic!("the server ended with an error: {error}"),
+                Ok(Err(error)) => panic!("the server task failed: {error}"),
+                Err(_) => panic!("the server shut down within {WAIT:?}"),
+            }
+        }
+    }
 }
 
 /// Binds `addr`, retrying "address in use" every 50 ms until [`WAIT`] runs

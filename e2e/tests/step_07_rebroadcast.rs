@@ -12,21 +12,12 @@
 
 use std::net::SocketAddr;
 
-use e2e::{Browser, StoppableServer, WAIT};
-use fantoccini::key::Key;
+use e2e::{
+    Browser, StoppableServer, WAIT,
+    chat::{self, send, wait_for_message},
+};
 use serde_json::{Value, json};
 use step_07_rebroadcast::{AppState, app, public_folder};
-
-/// Every chat line on the page, oldest first, as
-/// `{"from": <sender id>, "text": <text>, "mine": <marked as yours>}`.
-/// `textContent`, so markup in a message is returned as the characters it
-/// was shown as.
-const CHAT_LINES: &str =
-    "return [...document.querySelectorAll('#messages li.message')].map(li => ({
-    from: li.querySelector('.from').textContent,
-    text: li.querySelector('.text').textContent,
-    mine: li.classList.contains('mine'),
-}))";
 
 /// The page's title, which the markup check's payload tries to change.
 const TITLE: &str = "Step 07 · Chat";
@@ -79,7 +70,7 @@ async fn a_message_sent_in_one_window_shows_in_both_with_its_sender() {
             )
             .collect();
         assert_eq!(
-            window.execute(CHAT_LINES, vec![]).await,
+            chat::lines(window).await,
             Value::Array(expected),
             "the chat in {window_id}'s window"
         );
@@ -121,7 +112,7 @@ async fn markup_in_a_message_is_shown_as_text_and_runs_nothing() {
 
     // Assert
     for window in [&mallory, &bob] {
-        let lines = window.execute(CHAT_LINES, vec![]).await;
+        let lines = chat::lines(window).await;
         assert_eq!(lines[0]["text"], payload, "shown as the characters typed");
         let effects = window
             .execute(
@@ -206,28 +197,4 @@ async fn open_chat(window: &Browser, addr: SocketAddr) -> String {
     window.goto(&format!("http://{addr}/")).await;
     assert_eq!(window.title().await, TITLE);
     window.wait_until_connected().await
-}
-
-/// Types `text` into the message box and presses Enter, as a person sends
-/// a message.
-async fn send(window: &Browser, text: &str) {
-    let keys = format!("{text}{}", char::from(Key::Enter));
-    window.type_into("#message-input", &keys).await;
-}
-
-/// Waits until `window` shows a chat line `text` from the sender `from`.
-async fn wait_for_message(window: &Browser, from: &str, text: &str) {
-    window
-        .wait_for_script(
-            CHAT_LINES,
-            |lines| {
-                lines.as_array().is_some_and(|lines| {
-                    lines
-                        .iter()
-                        .any(|line| line["from"] == from && line["text"] == text)
-                })
-            },
-            WAIT,
-        )
-        .await;
 }
