@@ -249,8 +249,8 @@ pub fn app(folder: impl AsRef<Path>, state: AppState) -> Router {
 }
 
 /// Serves `app` on `listener` until `stop` resolves (Ctrl-C or SIGTERM in
-/// `main`), then closes every WebSocket with 1001 and returns, within
-/// `shutdown_grace` of `stop`.
+/// `main`), then closes every WebSocket with 1001 and returns, giving the
+/// WebSockets at most `shutdown_grace` to say goodbye.
 pub async fn serve(
     listener: TcpListener,
     folder: impl AsRef<Path>,
@@ -265,14 +265,11 @@ pub async fn serve(
             warn!("cannot turn off Nagle's algorithm for a connection ({error})");
         }
     });
-    let shutdown = state.shutdown.clone();
     axum::serve(listener, app(folder, state.clone()))
-        // Stop accepting as soon as `stop` resolves, and at the same moment
-        // tell the WebSockets, which axum does not wait for.
-        .with_graceful_shutdown(async move {
-            stop.await;
-            shutdown.cancel();
-        })
+        // Stop accepting as soon as `stop` resolves, and finish the HTTP
+        // requests in flight. An upgraded WebSocket is no longer a request,
+        // so axum returns without waiting for those: we close them next.
+        .with_graceful_shutdown(stop)
         .await?;
     state.close_all_connections().await;
     Ok(())
