@@ -1,4 +1,4 @@
-// socket.js: the browser side of the real-time steps (04 to 07).
+// socket.js: the browser side of the real-time steps (04 to 08).
 //
 // The Node lesson's pages load socket.io's client and write
 //

@@ -122,7 +122,7 @@ pub fn public_folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../public/step-07-rebroadcast")
 }
 
-/// The browser client shared by steps 04 to 07: `public/socket.js`.
+/// The browser client shared by steps 04 to 08: `public/socket.js`.
 pub fn client_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../public/socket.js")
 }
