@@ -9,14 +9,15 @@
 
 mod common;
 
-use common::{Client, connect, next_event, next_frame, next_message, send_message, spawn_app};
-use futures::SinkExt;
+use common::{
+    Client, connect, next_event, next_frame, next_message, send_frame, send_message, spawn_app,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Sends `frame`, and returns the `message` of the `error` event that must
 /// come back.
 async fn error_reply(client: &mut Client, frame: Message) -> String {
-    client.send(frame).await.expect("send a frame");
+    send_frame(client, frame).await;
     let reply = next_event(client).await;
     assert_eq!(reply["event"], "error", "reply: {reply}");
     reply["data"]["message"]
@@ -38,10 +39,7 @@ async fn assert_still_served(client: &mut Client, id: &str) {
 /// frame is the pong to its ping (not, say, an `error` meant for someone
 /// else).
 async fn assert_nothing_arrived(client: &mut Client) {
-    client
-        .send(Message::Ping("still there?".into()))
-        .await
-        .expect("send a ping");
+    send_frame(client, Message::Ping("still there?".into())).await;
     assert!(matches!(next_frame(client).await, Message::Pong(_)));
 }
 

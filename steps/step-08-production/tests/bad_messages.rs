@@ -7,18 +7,15 @@
 mod common;
 
 use common::{
-    Client, assert_nothing_arrives, connect, next_event, next_message, send_message, spawn_app,
+    Client, assert_nothing_arrives, connect, next_event, next_message, send_frame, send_message,
+    spawn_app,
 };
-use futures::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Sends `frame` and returns the `message` of the `error` event that must
 /// come back.
 async fn error_reply(client: &mut Client, frame: &str) -> String {
-    client
-        .send(Message::text(frame))
-        .await
-        .expect("send a frame");
+    send_frame(client, Message::text(frame)).await;
     let reply = next_event(client).await;
     assert_eq!(reply["event"], "error", "reply to {frame}: {reply}");
     reply["data"]["message"]

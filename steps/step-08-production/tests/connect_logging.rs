@@ -8,8 +8,7 @@
 
 mod common;
 
-use common::{connect, log_lines, next_frame, spawn_app};
-use futures::SinkExt;
+use common::{connect, log_lines, next_frame, send_frame, spawn_app};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Connecting is logged with the id the client was given.
@@ -36,10 +35,7 @@ async fn a_close_frame_is_logged_as_a_disconnect() {
     let (mut client, id) = connect(addr).await;
 
     // Act
-    client
-        .send(Message::Close(None))
-        .await
-        .expect("send a close frame");
+    send_frame(&mut client, Message::Close(None)).await;
 
     // Assert: the closing handshake completes, and the server logs it.
     assert!(matches!(next_frame(&mut client).await, Message::Close(_)));
@@ -78,9 +74,6 @@ async fn a_disconnect_names_the_client_that_left() {
     // Assert: the leaving id is logged, and the other connection still answers.
     logs.wait_for(&format!("user disconnected {leaving_id}"))
         .await;
-    staying
-        .send(Message::Ping("still there?".into()))
-        .await
-        .expect("send a ping");
+    send_frame(&mut staying, Message::Ping("still there?".into())).await;
     assert!(matches!(next_frame(&mut staying).await, Message::Pong(_)));
 }

@@ -7,10 +7,13 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{DEADLINE, connect, log_lines, spawn_app_with, wait_for_live_connections};
+use common::{DEADLINE, connect, log_lines, send_frame, spawn_app_with, wait_for_live_connections};
 use step_08_production::{AppState, config::Config};
 use tokio::time::timeout;
-use tokio_tungstenite::{connect_async, tungstenite};
+use tokio_tungstenite::{
+    connect_async,
+    tungstenite::{self, Message},
+};
 
 /// With a limit of two, the third client is refused with 503 and a body
 /// naming the limit; when one of the two leaves, a new client gets in.
@@ -42,7 +45,7 @@ async fn one_connection_over_the_limit_gets_503_until_a_place_frees_up() {
         .await;
 
     // Act: one client leaves; wait until the server has seen it go.
-    first.close(None).await.expect("send a close frame");
+    send_frame(&mut first, Message::Close(None)).await;
     wait_for_live_connections(&state, 1).await;
 
     // Assert: its place can be taken.

@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::{connect, log_lines, next_frame, next_message, spawn_app};
+use common::{DEADLINE, connect, log_lines, next_frame, next_message, send_frame, spawn_app};
 use futures::SinkExt;
 use step_08_production::MAX_MESSAGE_BYTES;
+use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{
     Message,
     protocol::frame::{
@@ -37,10 +38,7 @@ async fn a_message_of_16_kib_is_accepted() {
     let text_length = MAX_MESSAGE_BYTES - r#"{"event":"message","data":""}"#.len();
 
     // Act
-    client
-        .send(Message::text(envelope))
-        .await
-        .expect("send 16 KiB");
+    send_frame(&mut client, Message::text(envelope)).await;
 
     // Assert
     let message = next_message(&mut client).await;
@@ -58,10 +56,11 @@ async fn a_bigger_message_is_refused_with_close_code_1009() {
     let (mut client, id) = connect(addr).await;
 
     // Act
-    client
-        .send(Message::text(envelope_of_size(MAX_MESSAGE_BYTES + 1)))
-        .await
-        .expect("send 16 KiB + 1 byte");
+    send_frame(
+        &mut client,
+        Message::text(envelope_of_size(MAX_MESSAGE_BYTES + 1)),
+    )
+    .await;
 
     // Assert
     match next_frame(&mut client).await {
@@ -90,7 +89,10 @@ async fn a_big_message_in_small_fragments_is_refused_too() {
     let last = Frame::message(fragment, OpCode::Data(Data::Continue), true);
     for frame in [first, middle, last] {
         // The server may already have hung up before the last fragment.
-        if client.send(Message::Frame(frame)).await.is_err() {
+        let sent = timeout(DEADLINE, client.send(Message::Frame(frame)))
+            .await
+            .expect("the fragment is sent (or refused) in time");
+        if sent.is_err() {
             break;
         }
     }

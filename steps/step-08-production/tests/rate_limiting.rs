@@ -36,14 +36,14 @@ async fn a_flooding_client_is_told_once_and_its_excess_is_dropped() {
     let (mut bystander, bystander_id) = connect(addr).await;
 
     // Act: 20 frames queued and written in one go.
-    for index in 0..20 {
-        let frame = json!({ "event": "message", "data": format!("flood {index}") }).to_string();
-        flooder
-            .feed(Message::text(frame))
-            .await
-            .expect("queue a frame");
-    }
-    timeout(DEADLINE, flooder.flush())
+    let flood = async {
+        for index in 0..20 {
+            let frame = json!({ "event": "message", "data": format!("flood {index}") }).to_string();
+            flooder.feed(Message::text(frame)).await?;
+        }
+        flooder.flush().await
+    };
+    timeout(DEADLINE, flood)
         .await
         .expect("written in time")
         .expect("the connection is open");

@@ -2,8 +2,9 @@
 //! sends every client a close frame 1001 "server shutting down", and exits
 //! within a bounded time.
 //!
-//! Two tests: one stops an in-process server through its shutdown trigger,
-//! one sends SIGTERM (with the `kill` command) to the real binary.
+//! Two tests stop an in-process server through its shutdown trigger (one of
+//! them with a client that never answers, to show the exit is bounded); one
+//! sends SIGTERM (with the `kill` command) to the real binary.
 //!
 //! Run with `cargo test -p step-08-production --test shutdown`.
 
@@ -13,7 +14,7 @@ use std::{process::Stdio, time::Duration};
 
 use common::{Client, DEADLINE, connect, next_frame, spawn_stoppable};
 use futures::future::join_all;
-use step_08_production::AppState;
+use step_08_production::{AppState, config::Config};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::Command,
@@ -66,6 +67,34 @@ async fn shutdown_sends_1001_to_every_client_and_the_server_finishes() {
     assert!(late.is_err(), "a stopped server accepts no connections");
 }
 
+/// A client that never answers the close frame (it has stopped reading, like
+/// a frozen tab) cannot keep the server alive: it is given up on after
+/// `shutdown_grace`, and the server finishes anyway, while a client that does
+/// answer still gets its 1001.
+#[tokio::test]
+async fn a_client_that_never_answers_cannot_hold_up_the_shutdown() {
+    // Arrange: a short grace, one client that will never read again.
+    let server = spawn_stoppable(AppState::new(Config {
+        shutdown_grace: Duration::from_millis(300),
+        ..Config::default()
+    }))
+    .await;
+    let (_frozen, _) = connect(server.addr).await;
+    let (answering, _) = connect(server.addr).await;
+
+    // Act
+    server.stop.send(()).expect("the server is running");
+
+    // Assert: the answering client is told, and the server finishes well
+    // within DEADLINE although `_frozen` never sends its close reply.
+    expect_going_away(answering).await;
+    timeout(DEADLINE, server.finished)
+        .await
+        .expect("the server finishes in time despite the frozen client")
+        .expect("the server task did not panic")
+        .expect("the server ends without an error");
+}
+
 /// The real binary, started with `PORT=0` and sent SIGTERM: both clients get
 /// 1001, the process exits with status 0 well within its grace period, and
 /// it says what it did.
@@ -101,7 +130,9 @@ async fn sigterm_closes_every_client_with_1001_and_the_binary_exits() {
     };
     let first = connect_async(format!("ws://{addr}/ws"));
     let second = connect_async(format!("ws://{addr}/ws"));
-    let (first, second) = tokio::join!(first, second);
+    let (first, second) = timeout(DEADLINE, async { tokio::join!(first, second) })
+        .await
+        .expect("both handshakes finish in time");
     let mut clients = Vec::new();
     for attempt in [first, second] {
         let (mut client, _) = attempt.expect("the binary accepts WebSockets");
@@ -112,11 +143,13 @@ async fn sigterm_closes_every_client_with_1001_and_the_binary_exits() {
 
     // Act: SIGTERM, as a process manager sends it.
     let pid = child.id().expect("the child is running").to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("run kill");
+    let killed = timeout(
+        DEADLINE,
+        Command::new("kill").args(["-TERM", &pid]).status(),
+    )
+    .await
+    .expect("kill finishes in time")
+    .expect("run kill");
     assert!(killed.success(), "kill -TERM {pid}");
 
     // Assert: both clients told, the process gone with status 0, in time.
@@ -126,9 +159,15 @@ async fn sigterm_closes_every_client_with_1001_and_the_binary_exits() {
         .expect("the binary exits within its grace period")
         .expect("wait for the binary");
     assert!(status.success(), "exit status {status}");
-    while let Some(line) = lines.recv().await {
-        log.push(line);
-    }
+    // The process has exited, so its stdout is closed and the reader task
+    // ends: the channel closes once the last lines are through.
+    let rest = timeout(DEADLINE, async {
+        while let Some(line) = lines.recv().await {
+            log.push(line);
+        }
+    })
+    .await;
+    assert!(rest.is_ok(), "the binary's last log lines arrive in time");
     let log = log.join("\n");
     for expected in [
         "limits: 10000 connections",

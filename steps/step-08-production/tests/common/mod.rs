@@ -108,6 +108,14 @@ pub async fn connect(addr: SocketAddr) -> (Client, String) {
     (client, id)
 }
 
+/// Sends one frame to the server, within [`DEADLINE`].
+pub async fn send_frame(client: &mut Client, frame: Message) {
+    timeout(DEADLINE, client.send(frame))
+        .await
+        .expect("the frame is sent in time")
+        .expect("the connection is open");
+}
+
 /// The next frame the server sends, whatever its kind.
 pub async fn next_frame(client: &mut Client) -> Message {
     timeout(DEADLINE, client.next())
@@ -146,10 +154,7 @@ pub async fn wait_for_live_connections(state: &AppState, expected: usize) {
 /// Publishes `text` to the chat: `{"event":"message","data":"<text>"}`.
 pub async fn send_message(client: &mut Client, text: &str) {
     let frame = json!({ "event": "message", "data": text }).to_string();
-    timeout(DEADLINE, client.send(Message::text(frame)))
-        .await
-        .expect("the frame is sent in time")
-        .expect("the connection is open");
+    send_frame(client, Message::text(frame)).await;
 }
 
 /// One chat message as a client receives it.
