@@ -6,6 +6,8 @@
 //! and one `<li class="message">` per chat message in `#messages`, with a
 //! `.from` and a `.text` child; the page's own messages are also `.mine`.
 
+use std::net::SocketAddr;
+
 use fantoccini::key::Key;
 use serde_json::Value;
 
@@ -21,6 +23,44 @@ pub const CHAT_LINES: &str =
     text: li.querySelector('.text').textContent,
     mine: li.classList.contains('mine'),
 }))";
+
+/// Opens the chat page at `addr`, checks its `<title>` is `title`, and waits
+/// until it is connected; returns the id the server gave the page.
+pub async fn open(window: &Browser, addr: SocketAddr, title: &str) -> String {
+    window.goto(&format!("http://{addr}/")).await;
+    assert_eq!(window.title().await, title);
+    window.wait_until_connected().await
+}
+
+/// After the server came back from a stop: waits until both `windows`
+/// (whose ids were `old_ids`) are connected again by themselves, nobody
+/// reloading them, each as a new connection with a new id; then checks that
+/// the chat works again both ways: the first window asks "Are you back?" and
+/// the second answers `answer`, each line shown in both windows.
+pub async fn both_reconnect_and_chat_again(
+    windows: [&Browser; 2],
+    old_ids: [&str; 2],
+    answer: &str,
+) {
+    let [first, second] = windows;
+    let mut new_ids = Vec::new();
+    for (window, old_id) in windows.into_iter().zip(old_ids) {
+        let id = window.wait_until_connected().await;
+        assert_ne!(id, old_id, "the page made a new connection");
+        new_ids.push(id);
+    }
+    say(first, &new_ids[0], "Are you back?", &windows).await;
+    say(second, &new_ids[1], answer, &windows).await;
+}
+
+/// `sender` (whose id is `sender_id`) types `text` and presses Enter; waits
+/// until every one of `windows` shows it, from that sender.
+pub async fn say(sender: &Browser, sender_id: &str, text: &str, windows: &[&Browser]) {
+    send(sender, text).await;
+    for window in windows {
+        wait_for_message(window, sender_id, text).await;
+    }
+}
 
 /// Every chat line `window` shows now (see [`CHAT_LINES`]).
 pub async fn lines(window: &Browser) -> Value {

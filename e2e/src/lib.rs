@@ -336,7 +336,7 @@ impl Browser {
     /// Waits until the page says it is connected, and returns the id the
     /// server gave it.
     ///
-    /// Every page of steps 04 to 07 shares this contract: `<p id="status">`
+    /// Every page of steps 04 to 08 shares this contract: `<p id="status">`
     /// has `data-state="connected"` and the text `connected as <id>` once
     /// `socket.js` has been greeted by the server.
     pub async fn wait_until_connected(&self) -> String {
@@ -347,6 +347,18 @@ impl Browser {
         self.wait_for_attribute("#status", "data-state", |state| state == "connected", WAIT)
             .await;
         status["connected as ".len()..].to_owned()
+    }
+
+    /// Waits until the page says it has lost its connection
+    /// (`data-state="disconnected"` on `#status`, the same contract).
+    pub async fn wait_until_disconnected(&self) {
+        self.wait_for_attribute(
+            "#status",
+            "data-state",
+            |state| state == "disconnected",
+            WAIT,
+        )
+        .await;
     }
 
     /// Waits until `script` (run in the page as the body of a function, like

@@ -10,11 +10,9 @@
 //! `cargo test -p e2e --test step_07_rebroadcast`; the page is explained in
 //! `notes/07-rebroadcast.md`.
 
-use std::net::SocketAddr;
-
 use e2e::{
-    Browser, StoppableServer, WAIT,
-    chat::{self, send, wait_for_message},
+    StoppableServer,
+    chat::{self, say, send},
 };
 use serde_json::{Value, json};
 use step_07_rebroadcast::{AppState, app, public_folder};
@@ -34,8 +32,8 @@ async fn a_message_sent_in_one_window_shows_in_both_with_its_sender() {
     };
     let bob = alice.new_session().await;
     let addr = e2e::serve(app(public_folder(), AppState::new())).await;
-    let alice_id = open_chat(&alice, addr).await;
-    let bob_id = open_chat(&bob, addr).await;
+    let alice_id = chat::open(&alice, addr, TITLE).await;
+    let bob_id = chat::open(&bob, addr, TITLE).await;
     let conversation = [
         (&alice, &alice_id, "Hi Bob! Can you see this?"),
         (
@@ -54,10 +52,7 @@ async fn a_message_sent_in_one_window_shows_in_both_with_its_sender() {
     // Act: each message is seen in both windows before the next one is
     // typed, so the order is the order of the conversation.
     for (sender, sender_id, text) in conversation {
-        send(sender, text).await;
-        for window in [&alice, &bob] {
-            wait_for_message(window, sender_id, text).await;
-        }
+        say(sender, sender_id, text, &[&alice, &bob]).await;
     }
 
     // Assert: both windows show the whole conversation, in order, each
@@ -95,8 +90,8 @@ async fn markup_in_a_message_is_shown_as_text_and_runs_nothing() {
     };
     let bob = mallory.new_session().await;
     let addr = e2e::serve(app(public_folder(), AppState::new())).await;
-    let mallory_id = open_chat(&mallory, addr).await;
-    open_chat(&bob, addr).await;
+    let mallory_id = chat::open(&mallory, addr, TITLE).await;
+    chat::open(&bob, addr, TITLE).await;
     // Either script, if it ran, would leave a mark on the window and its title.
     let payload = "<img src=x onerror=\"window.__pwned='img';document.title='pwned'\"> \
                    <script>window.__pwned='script';document.title='pwned'</script>";
@@ -105,10 +100,7 @@ async fn markup_in_a_message_is_shown_as_text_and_runs_nothing() {
     // shown, the page has long finished with the first: an image that failed
     // to load would have fired its `onerror` by then.
     send(&mallory, payload).await;
-    send(&mallory, "just text").await;
-    for window in [&mallory, &bob] {
-        wait_for_message(window, &mallory_id, "just text").await;
-    }
+    say(&mallory, &mallory_id, "just text", &[&mallory, &bob]).await;
 
     // Assert
     for window in [&mallory, &bob] {
@@ -147,8 +139,8 @@ async fn after_a_server_restart_both_pages_reconnect_and_chat_again() {
     let bob = alice.new_session().await;
     let server = StoppableServer::start(app(public_folder(), AppState::new())).await;
     let addr = server.addr();
-    let alice_old_id = open_chat(&alice, addr).await;
-    let bob_old_id = open_chat(&bob, addr).await;
+    let alice_old_id = chat::open(&alice, addr, TITLE).await;
+    let bob_old_id = chat::open(&bob, addr, TITLE).await;
 
     // Act: stop the server completely: listener, connections, WebSockets.
     server.stop().await;
@@ -156,14 +148,7 @@ async fn after_a_server_restart_both_pages_reconnect_and_chat_again() {
     // Assert: both pages noticed. They stay disconnected while the server
     // is down, so this wait cannot miss the state.
     for window in [&alice, &bob] {
-        window
-            .wait_for_attribute(
-                "#status",
-                "data-state",
-                |state| state == "disconnected",
-                WAIT,
-            )
-            .await;
+        window.wait_until_disconnected().await;
     }
 
     // Act: a new server process, as after `cargo run` again: same port,
@@ -171,30 +156,14 @@ async fn after_a_server_restart_both_pages_reconnect_and_chat_again() {
     let server = StoppableServer::start_on(addr, app(public_folder(), AppState::new())).await;
 
     // Assert: both pages reconnect by themselves (nobody reloads them), as
-    // new connections with new ids ...
-    let alice_id = alice.wait_until_connected().await;
-    let bob_id = bob.wait_until_connected().await;
-    assert_ne!(alice_id, alice_old_id, "Alice's page made a new connection");
-    assert_ne!(bob_id, bob_old_id, "Bob's page made a new connection");
-
-    // ... and the chat works again, both ways.
-    send(&alice, "Are you back?").await;
-    for window in [&alice, &bob] {
-        wait_for_message(window, &alice_id, "Are you back?").await;
-    }
-    send(&bob, "Yes, reconnected by itself.").await;
-    for window in [&alice, &bob] {
-        wait_for_message(window, &bob_id, "Yes, reconnected by itself.").await;
-    }
+    // new connections with new ids, and the chat works again, both ways.
+    chat::both_reconnect_and_chat_again(
+        [&alice, &bob],
+        [&alice_old_id, &bob_old_id],
+        "Yes, reconnected by itself.",
+    )
+    .await;
     alice.close().await;
     bob.close().await;
     server.stop().await;
-}
-
-/// Opens the chat page at `addr` and waits until it is connected; returns
-/// the page's id.
-async fn open_chat(window: &Browser, addr: SocketAddr) -> String {
-    window.goto(&format!("http://{addr}/")).await;
-    assert_eq!(window.title().await, TITLE);
-    window.wait_until_connected().await
 }

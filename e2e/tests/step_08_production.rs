@@ -11,11 +11,11 @@
 //! `cargo test -p e2e --test step_08_production`; the step is explained in
 //! `notes/08-production.md`.
 
-use std::{io, net::SocketAddr};
+use std::io;
 
 use e2e::{
-    Browser, GracefulServer, StopSignal, WAIT,
-    chat::{send, wait_for_message},
+    GracefulServer, StopSignal, WAIT,
+    chat::{self, say},
 };
 use serde_json::json;
 use step_08_production::{AppState, public_folder, serve};
@@ -47,21 +47,22 @@ async fn two_windows_chat_through_the_origin_check() {
     let bob = alice.new_session().await;
     let mut log = e2e::log_lines();
     let server = GracefulServer::start(serve_step_08).await;
-    let alice_id = open_chat(&alice, server.addr()).await;
-    let bob_id = open_chat(&bob, server.addr()).await;
+    let alice_id = chat::open(&alice, server.addr(), TITLE).await;
+    let bob_id = chat::open(&bob, server.addr(), TITLE).await;
     // The ids the pages show are the ones this server gave out.
     log.wait_for(&format!("a user connected {alice_id}")).await;
     log.wait_for(&format!("a user connected {bob_id}")).await;
 
     // Act and Assert: each message is seen in both windows, with its sender.
-    send(&alice, "Hello from behind the origin check").await;
-    for window in [&alice, &bob] {
-        wait_for_message(window, &alice_id, "Hello from behind the origin check").await;
-    }
-    send(&bob, "It let my page in too").await;
-    for window in [&alice, &bob] {
-        wait_for_message(window, &bob_id, "It let my page in too").await;
-    }
+    let windows = [&alice, &bob];
+    say(
+        &alice,
+        &alice_id,
+        "Hello from behind the origin check",
+        &windows,
+    )
+    .await;
+    say(&bob, &bob_id, "It let my page in too", &windows).await;
     alice.close().await;
     bob.close().await;
     server.shut_down().await;
@@ -81,8 +82,8 @@ async fn shutdown_shows_its_reason_and_the_pages_reconnect_when_the_server_is_ba
     let bob = alice.new_session().await;
     let server = GracefulServer::start(serve_step_08).await;
     let addr = server.addr();
-    let alice_old_id = open_chat(&alice, addr).await;
-    let bob_old_id = open_chat(&bob, addr).await;
+    let alice_old_id = chat::open(&alice, addr, TITLE).await;
+    let bob_old_id = chat::open(&bob, addr, TITLE).await;
 
     // Act: resolve the stop future `serve` was given, and wait until `serve`
     // has returned: every socket got its close frame, the port is closed.
@@ -99,14 +100,7 @@ async fn shutdown_shows_its_reason_and_the_pages_reconnect_when_the_server_is_ba
                 WAIT,
             )
             .await;
-        window
-            .wait_for_attribute(
-                "#status",
-                "data-state",
-                |state| state == "disconnected",
-                WAIT,
-            )
-            .await;
+        window.wait_until_disconnected().await;
     }
 
     // Act: step 08 again on the same port, with fresh state, as after
@@ -114,21 +108,13 @@ async fn shutdown_shows_its_reason_and_the_pages_reconnect_when_the_server_is_ba
     let server = GracefulServer::start_on(addr, serve_step_08).await;
 
     // Assert: both pages reconnect by themselves (nobody reloads them), as
-    // new connections ...
-    let alice_id = alice.wait_until_connected().await;
-    let bob_id = bob.wait_until_connected().await;
-    assert_ne!(alice_id, alice_old_id, "Alice's page made a new connection");
-    assert_ne!(bob_id, bob_old_id, "Bob's page made a new connection");
-
-    // ... and the chat works again, both ways.
-    send(&alice, "Are you back?").await;
-    for window in [&alice, &bob] {
-        wait_for_message(window, &alice_id, "Are you back?").await;
-    }
-    send(&bob, "Yes, after a polite goodbye.").await;
-    for window in [&alice, &bob] {
-        wait_for_message(window, &bob_id, "Yes, after a polite goodbye.").await;
-    }
+    // new connections with new ids, and the chat works again, both ways.
+    chat::both_reconnect_and_chat_again(
+        [&alice, &bob],
+        [&alice_old_id, &bob_old_id],
+        "Yes, after a polite goodbye.",
+    )
+    .await;
     alice.close().await;
     bob.close().await;
     server.shut_down().await;
@@ -180,12 +166,4 @@ fn serve_step_08(
     stop: StopSignal,
 ) -> impl Future<Output = io::Result<()>> + Send + 'static {
     serve(listener, public_folder(), AppState::default(), stop)
-}
-
-/// Opens the chat page at `addr` and waits until it is connected; returns
-/// the page's id.
-async fn open_chat(window: &Browser, addr: SocketAddr) -> String {
-    window.goto(&format!("http://{addr}/")).await;
-    assert_eq!(window.title().await, TITLE);
-    window.wait_until_connected().await
 }
