@@ -64,6 +64,40 @@ impl LogLines {
     }
 }
 
+impl LogLines {
+    /// Counts the times the server logs `expected` before it logs `until`,
+    /// waiting up to [`WAIT`] for `until`.
+    ///
+    /// Waiting for `expected` N times cannot notice an (N+1)th; counting up to
+    /// a line the server logs after all of them (the connection's
+    /// `user disconnected <id>`) gives the exact number.
+    pub async fn count_until(&mut self, expected: &str, until: &str) -> usize {
+        let mut seen = 0;
+        let reached = timeout(WAIT, async {
+            loop {
+                match self.0.recv().await {
+                    Ok(line) if line == until => return,
+                    Ok(line) if line == expected => seen += 1,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        panic!(
+                            "the log reader fell {missed} lines behind: the count would be wrong"
+                        )
+                    }
+                    // The sender lives in a `static`: it is never dropped.
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        })
+        .await;
+        assert!(
+            reached.is_ok(),
+            "the server did not log {until:?} within {WAIT:?} ({seen} time(s) {expected:?} so far)"
+        );
+        seen
+    }
+}
+
 /// The one log capture of this test binary, installed on first use.
 ///
 /// A process has one global `tracing` subscriber; ours forwards the message
