@@ -5,10 +5,10 @@ mod common;
 
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use common::{CallLog, shared_emitter};
-use step_02_event_emitter::EventEmitter;
+use step_02_event_emitter::{EventEmitter, ListenerId};
 
 /// Every `on`, `once` and `prepend_listener` returns a new id, even for the
 /// same closure on the same event.
@@ -65,13 +65,13 @@ fn off_with_another_events_id_removes_nothing() {
     assert_eq!(emitter.listener_count("typing"), 1);
 }
 
-/// A listener removed by an earlier listener during an emit still runs in
-/// that emit (it works on a snapshot), and not in the next one.
-#[test]
-fn removal_during_an_emit_does_not_affect_that_emit() {
-    // Arrange
-    let (emitter, weak) = shared_emitter::<u32>();
-    let log = CallLog::new();
+/// Registers a first `message` listener that removes, with `off`, the
+/// listener whose id the test puts in the returned cell; the test registers
+/// that later listener itself, and the cell learns its id.
+fn first_listener_removes_a_later_one(
+    emitter: &EventEmitter<u32>,
+    weak: Weak<EventEmitter<u32>>,
+) -> Rc<Cell<Option<ListenerId>>> {
     let later = Rc::new(Cell::new(None));
     let later_id = Rc::clone(&later);
     emitter.on("message", move |_| {
@@ -79,6 +79,17 @@ fn removal_during_an_emit_does_not_affect_that_emit() {
             emitter.off("message", id);
         }
     });
+    later
+}
+
+/// A listener removed by an earlier listener during an emit still runs in
+/// that emit (it works on a snapshot), and not in the next one.
+#[test]
+fn removal_during_an_emit_does_not_affect_that_emit() {
+    // Arrange
+    let (emitter, weak) = shared_emitter::<u32>();
+    let log = CallLog::new();
+    let later = first_listener_removes_a_later_one(&emitter, weak);
     later.set(Some(
         emitter.on("message", log.listener_with_payload("later")),
     ));
@@ -97,13 +108,7 @@ fn removal_during_an_emit_does_not_affect_that_emit() {
 fn once_listener_removed_during_an_emit_still_runs_in_that_emit() {
     let (emitter, weak) = shared_emitter::<u32>();
     let log = CallLog::new();
-    let later = Rc::new(Cell::new(None));
-    let later_id = Rc::clone(&later);
-    emitter.on("message", move |_| {
-        if let (Some(emitter), Some(id)) = (weak.upgrade(), later_id.get()) {
-            emitter.off("message", id);
-        }
-    });
+    let later = first_listener_removes_a_later_one(&emitter, weak);
     later.set(Some(
         emitter.once("message", log.listener_with_payload("once")),
     ));
