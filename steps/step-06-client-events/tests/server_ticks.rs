@@ -14,10 +14,10 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    connect, next_frame, next_tick, send_frame, spawn_app_with, wait_for_live_connections,
+    DEADLINE, connect, next_frame, next_tick, send_frame, spawn_app_with, wait_for_live_connections,
 };
 use step_06_client_events::AppState;
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Several ticks arrive, one interval apart: five ticks at 20 ms take at
@@ -137,6 +137,42 @@ async fn the_live_count_returns_to_zero_when_every_client_has_left() {
 
     // Assert
     wait_for_live_connections(&state, 0).await;
+}
+
+/// No task outlives its connection: once both clients have gone, the
+/// runtime is back to the tasks it had before they came. The lesson's
+/// `setInterval` translated word for word — a ticker spawned as a task of its
+/// own — would still be alive here, and this test would fail.
+#[tokio::test]
+async fn no_task_outlives_its_connection() {
+    // Arrange
+    let state = AppState::new(Duration::from_millis(10));
+    let addr = spawn_app_with(state.clone()).await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let tasks_before = metrics.num_alive_tasks();
+    let (mut polite, _polite_id) = connect(addr).await;
+    let (mut abrupt, _abrupt_id) = connect(addr).await;
+    next_tick(&mut polite).await;
+    next_tick(&mut abrupt).await;
+
+    // Act
+    send_frame(&mut polite, Message::Close(None)).await;
+    drop(abrupt);
+
+    // Assert: the handlers end first (the live count), then their tasks
+    // finish; yielding lets them run, and the deadline bounds the wait.
+    wait_for_live_connections(&state, 0).await;
+    let settled = timeout(DEADLINE, async {
+        while metrics.num_alive_tasks() > tasks_before {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(
+        settled.is_ok(),
+        "{} tasks still alive, against {tasks_before} before the clients came",
+        metrics.num_alive_tasks()
+    );
 }
 
 /// A client that closes while ticks are flowing (one every millisecond)
