@@ -1,5 +1,5 @@
 //! Latency bookkeeping: a monotonic clock every client of the process shares,
-//! and an HDR histogram per client that is merged into one at the end.
+//! and the HDR histogram every client of a run records into.
 //!
 //! A sender writes "now" on the clock into its message; a receiver subtracts it
 //! from its own "now". Both read the *same* `Instant` base, so the difference is
@@ -35,8 +35,8 @@ impl Clock {
 }
 
 /// Latencies in microseconds with three significant digits: 0.1 % precision,
-/// and the histogram grows only as far as the largest value seen, so a client
-/// whose latencies stay under 10 ms costs a few tens of KiB.
+/// and the histogram grows only as far as the largest value seen, so a run
+/// whose latencies stay under 10 ms needs a few tens of KiB.
 pub struct LatencyHistogram(Histogram<u64>);
 
 impl Default for LatencyHistogram {
@@ -61,15 +61,6 @@ impl LatencyHistogram {
 
     pub fn record_ns(&mut self, latency_ns: u64) {
         self.record(Duration::from_nanos(latency_ns));
-    }
-
-    pub fn merge(&mut self, other: &LatencyHistogram) {
-        // Both auto-resize, so adding cannot run out of range.
-        let _ = self.0.add(&other.0);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.0.len()
     }
 
     /// p50/p90/p99/max in milliseconds, or `None` with no samples.
@@ -128,22 +119,6 @@ mod tests {
         assert!((summary.p50_ms - 0.2).abs() < 0.001);
         assert!((summary.p99_ms - 50.0).abs() < 0.1);
         assert!((summary.max_ms - 50.0).abs() < 0.1);
-    }
-
-    /// Merging per-client histograms gives the percentiles of all samples together.
-    #[test]
-    fn merging_combines_samples() {
-        let mut fast = LatencyHistogram::default();
-        let mut slow = LatencyHistogram::default();
-        for _ in 0..50 {
-            fast.record_ns(100_000);
-            slow.record_ns(10_000_000);
-        }
-        fast.merge(&slow);
-        assert_eq!(fast.count(), 100);
-        let summary = fast.summary().unwrap();
-        assert!((summary.p50_ms - 0.1).abs() < 0.001);
-        assert!((summary.max_ms - 10.0).abs() < 0.01);
     }
 
     /// No samples, no made-up numbers.

@@ -16,6 +16,9 @@
 
 use std::fmt;
 use std::io::Write;
+use std::sync::LazyLock;
+
+use memchr::memmem;
 
 use serde::Deserialize;
 
@@ -63,7 +66,7 @@ impl Protocol {
         }
         match self {
             Protocol::Realtime => {
-                if memchr::memmem::find(text, br#""event":"error""#).is_some() {
+                if memmem::find(text, br#""event":"error""#).is_some() {
                     Incoming::ServerError
                 } else {
                     Incoming::Other
@@ -124,6 +127,11 @@ pub struct Stamp {
 /// around it by accident.
 const STAMP_MARKER: &[u8] = b"@lg ";
 
+/// A searcher for [`STAMP_MARKER`], built once: `memmem::find` would build a
+/// new one for every delivery.
+static STAMP_FINDER: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(STAMP_MARKER));
+
 impl fmt::Display for Stamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "@lg {} {} {}", self.sender, self.sequence, self.sent_ns)
@@ -134,7 +142,7 @@ impl Stamp {
     /// Finds a stamp anywhere in `text`, whatever JSON surrounds it and in
     /// whatever order the server wrote the object's keys.
     pub fn find_in(text: &[u8]) -> Option<Stamp> {
-        let start = memchr::memmem::find(text, STAMP_MARKER)? + STAMP_MARKER.len();
+        let start = STAMP_FINDER.find(text)? + STAMP_MARKER.len();
         let mut rest = &text[start..];
         let sender = take_number(&mut rest)?;
         let sequence = take_number(&mut rest)?;

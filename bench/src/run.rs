@@ -11,8 +11,8 @@
 //!
 //! Every phase has a deadline, so a run always ends by itself.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
@@ -88,6 +88,7 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         measure_end_ns: clock.ns_at(measure_end),
         measured_sent: AtomicU64::new(0),
         measured_received: AtomicU64::new(0),
+        latencies: Mutex::new(LatencyHistogram::default()),
     });
 
     let (stop_sender, stop) = watch::channel(false);
@@ -146,14 +147,12 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
 
     // Stop everyone and collect what they saw.
     let _ = stop_sender.send(true);
-    let mut latencies = LatencyHistogram::default();
     let mut totals = ClientOutcome::default();
     let mut ended_early = 0u64;
     let mut first_early_reason = None;
     let collect = async {
         while let Some(joined) = tasks.join_next().await {
             let Ok(outcome) = joined else { continue };
-            latencies.merge(&outcome.latencies);
             totals.received_measured += outcome.received_measured;
             totals.received_in_window += outcome.received_in_window;
             totals.received_total += outcome.received_total;
@@ -219,7 +218,7 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         deliveries_per_second: totals.received_in_window as f64
             / measured_seconds.max(f64::EPSILON),
         server_errors: totals.server_errors,
-        latency: latencies.summary(),
+        latency: shared.latencies().summary(),
         server,
         generator_threads: config.threads,
     })

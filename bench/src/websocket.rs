@@ -11,7 +11,7 @@
 //! `Sec-WebSocket-Accept` hash is not verified (we only talk to servers we
 //! started ourselves on 127.0.0.1).
 //!
-//! Used by `connection.rs`; the protocols on top live in `protocol.rs`.
+//! Used by `client.rs`; the protocols on top live in `protocol.rs`.
 
 use std::fmt;
 
