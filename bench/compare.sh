@@ -26,7 +26,10 @@
 #   BENCH_ROUNDS=3         rounds; the table shows medians
 #   BENCH_IDLE_CLIENTS=10000, BENCH_IDLE_SECONDS=3   the idle scenario
 #   BENCH_SCENARIOS="1 2 3 4"   which scenarios to run
-#   BENCH_SERVERS="node step-07 step-08"   which servers to run
+#   BENCH_SERVERS="node step-07 step-08 bare"   which servers to run
+#     (bare: `bare-server`, the least a server can do per delivery, a
+#     measuring stick for the machine; see bench/src/bare_server.rs. It has a
+#     thread per connection, so it skips the idle scenario.)
 #   BENCH_OUT=bench/results     where runs/, results.md and chart.svg go
 #   BENCH_FAIL_ON_LOSS=1        fail if any run lost a delivery (CI's smoke run sets it)
 # A quick look: BENCH_SECONDS=2 BENCH_WARMUP=1 BENCH_ROUNDS=1 BENCH_IDLE_CLIENTS=2000 bench/compare.sh
@@ -43,7 +46,7 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 BENCH_IDLE_SECONDS=${BENCH_IDLE_SECONDS:-3}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-"1 2 3 4"}
-BENCH_SERVERS=${BENCH_SERVERS:-"node step-07 step-08"}
+BENCH_SERVERS=${BENCH_SERVERS:-"node step-07 step-08 bare"}
 BENCH_FAIL_ON_LOSS=${BENCH_FAIL_ON_LOSS:-0}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -81,13 +84,13 @@ fi
 
 # --- build ----------------------------------------------------------------
 declare -A step_package=([step-07]=step-07-rebroadcast [step-08]=step-08-production)
-declare -A server_title=([node]="Node socket.io" [step-07]="step 07" [step-08]="step 08")
+declare -A server_title=([node]="Node socket.io" [step-07]="step 07" [step-08]="step 08" [bare]="bare threads")
 servers=()
 build_args=(-p bench)
 for server in $BENCH_SERVERS; do
     case "$server" in
-        node)
-            servers+=(node)
+        node | bare)
+            servers+=("$server")
             ;;
         step-07 | step-08)
             package=${step_package[$server]}
@@ -99,7 +102,7 @@ for server in $BENCH_SERVERS; do
             fi
             ;;
         *)
-            echo "unknown server '$server' in BENCH_SERVERS (expected node, step-07, step-08)" >&2
+            echo "unknown server '$server' in BENCH_SERVERS (expected node, step-07, step-08, bare)" >&2
             exit 2
             ;;
     esac
@@ -128,6 +131,9 @@ start_server() {
     case "$name" in
         node)
             PORT=0 node bench/node-socketio/server.js >"$log" 2>&1 &
+            ;;
+        bare)
+            PORT=0 "$target_dir/release/bare-server" >"$log" 2>&1 &
             ;;
         step-07 | step-08)
             # The bench measures fan-out, not step 08's protective limits:
@@ -203,6 +209,11 @@ for round in $(seq "$BENCH_ROUNDS"); do
     for scenario in $BENCH_SCENARIOS; do
         scenario_args "$scenario"
         for server in "${servers[@]}"; do
+            # A thread per connection: its memory per idle connection would
+            # measure thread stacks, which says nothing about chat servers.
+            if [[ "$server" == bare && "$scenario" == 4 ]]; then
+                continue
+            fi
             echo
             echo "=== round $round/$BENCH_ROUNDS: $scenario_title, ${server_title[$server]}"
             server_log="$logs/$scenario_id--$server--round$round.log"

@@ -6,7 +6,9 @@
 //!   deliveries per second, latency percentiles, losses, and the server's CPU
 //!   and memory (`cargo run --release -p bench --bin loadgen -- --help`);
 //! - `report` turns a folder of loadgen JSON results into a Markdown table and
-//!   an SVG chart.
+//!   an SVG chart;
+//! - `bare-server` is the measuring stick: the least a chat server can do per
+//!   delivery ([`bare_server`]).
 //!
 //! `bench/compare.sh` drives both against step 07, step 08 and Node; the
 //! README's "How fast is it?" section shows its output.
@@ -15,6 +17,7 @@
 //! protocols), `client` (one simulated user), `run` (a whole run), `result`
 //! and `report` (numbers out).
 
+pub mod bare_server;
 pub mod client;
 pub mod config;
 pub mod latency;
