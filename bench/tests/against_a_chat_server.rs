@@ -172,9 +172,16 @@ async fn realtime_flat_out_run_keeps_the_pipeline_full() {
     )
     .await;
 
-    assert!(result.messages_sent_measured > 100, "{result}");
+    // 2 senders × 3 in flight is all that could be sent without echoes coming
+    // back; anything more proves each echo let another message go. (No
+    // speed is asserted: that is the benchmark's job, not a test's.)
+    assert!(result.messages_sent_measured > 2 * 3, "{result}");
+    assert_eq!(
+        result.deliveries_received,
+        result.messages_sent_measured * 10,
+        "{result}"
+    );
     assert_eq!(result.deliveries_lost, 0, "{result}");
-    assert!(result.deliveries_per_second > 1000.0, "{result}");
 }
 
 /// Over socket.io the Engine.IO handshake completes, messages fan out, and pings get pongs.
