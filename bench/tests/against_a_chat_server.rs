@@ -4,9 +4,13 @@
 //! the hand-written WebSocket client interoperates with a real server
 //! implementation, that every delivery is counted, and that pings are answered.
 //!
+//! The last two check the bench's own bare server (`bench::bare_server`, the
+//! measuring stick of `compare.sh`): it must lose nothing, or its figures
+//! would not be a fair floor for step 08's.
+//!
 //! Run: `cargo test -p bench --test against_a_chat_server`.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -136,6 +140,19 @@ async fn load(address: SocketAddr, extra: &str) -> RunResult {
         .expect("the run succeeds")
 }
 
+/// Every measured message reached each of the run's `clients` exactly once,
+/// and no client was cut off.
+fn assert_every_delivery_arrived(result: &RunResult, clients: u64) {
+    assert_eq!(result.clients_connected, clients, "{result}");
+    assert_eq!(
+        result.deliveries_received,
+        result.messages_sent_measured * clients,
+        "{result}"
+    );
+    assert_eq!(result.deliveries_lost, 0, "{result}");
+    assert_eq!(result.clients_ended_early, 0, "{result}");
+}
+
 /// At a fixed rate in this project's protocol, every message reaches every client once, and latencies are measured.
 #[tokio::test]
 async fn realtime_paced_run_counts_every_delivery() {
@@ -147,17 +164,12 @@ async fn realtime_paced_run_counts_every_delivery() {
     )
     .await;
 
-    assert_eq!(result.clients_connected, 20);
     assert!(result.messages_sent_measured >= 80, "{result}");
     assert_eq!(
         result.deliveries_expected,
         result.messages_sent_measured * 20
     );
-    assert_eq!(
-        result.deliveries_received, result.deliveries_expected,
-        "{result}"
-    );
-    assert_eq!(result.deliveries_lost, 0);
+    assert_every_delivery_arrived(&result, 20);
     assert!(result.latency.is_some_and(|latency| latency.p50_ms > 0.0));
 }
 
@@ -176,12 +188,7 @@ async fn realtime_flat_out_run_keeps_the_pipeline_full() {
     // back; anything more proves each echo let another message go. (No
     // speed is asserted: that is the benchmark's job, not a test's.)
     assert!(result.messages_sent_measured > 2 * 3, "{result}");
-    assert_eq!(
-        result.deliveries_received,
-        result.messages_sent_measured * 10,
-        "{result}"
-    );
-    assert_eq!(result.deliveries_lost, 0, "{result}");
+    assert_every_delivery_arrived(&result, 10);
 }
 
 /// Over socket.io the Engine.IO handshake completes, messages fan out, and pings get pongs.
@@ -195,12 +202,7 @@ async fn socket_io_run_handshakes_and_answers_pings() {
     )
     .await;
 
-    assert_eq!(result.clients_connected, 10, "{result}");
-    assert_eq!(result.deliveries_lost, 0, "{result}");
-    assert_eq!(
-        result.deliveries_received,
-        result.messages_sent_measured * 10
-    );
+    assert_every_delivery_arrived(&result, 10);
     assert_eq!(
         state.clients_that_ponged.load(Ordering::Relaxed),
         10,
@@ -218,4 +220,36 @@ async fn idle_run_only_connects() {
     assert_eq!(result.clients_connected, 50);
     assert_eq!(result.messages_sent_total, 0);
     assert_eq!(result.clients_ended_early, 0);
+}
+
+/// Starts the bench's bare server on a free loopback port. Its accept loop
+/// runs on a plain thread until the test process exits.
+fn spawn_bare_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || bench::bare_server::serve(listener));
+    address
+}
+
+/// The bare server, at a fixed rate: every message reaches every client once.
+#[tokio::test]
+async fn bare_server_paced_run_loses_nothing() {
+    let address = spawn_bare_server();
+
+    let result = load(address, "--clients 20 --senders 4 --rate 100").await;
+
+    assert!(result.messages_sent_measured >= 80, "{result}");
+    assert_every_delivery_arrived(&result, 20);
+}
+
+/// The bare server, flat out: its one fan-out thread keeps up and loses nothing.
+#[tokio::test]
+async fn bare_server_flat_out_run_loses_nothing() {
+    let address = spawn_bare_server();
+
+    let result = load(address, "--clients 50 --senders 5 --flat-out --in-flight 4").await;
+
+    // Without echoes coming back, no more than 5 × 4 could ever be sent.
+    assert!(result.messages_sent_measured > 5 * 4, "{result}");
+    assert_every_delivery_arrived(&result, 50);
 }
