@@ -27,6 +27,8 @@ pub struct ServerFigures {
     /// Clients the server closed before the run ended, in the worst round.
     pub ended_early_worst: u64,
     pub cpu_seconds_per_million: Option<f64>,
+    /// The load generator's CPU per million deliveries, beside the server's.
+    pub generator_cpu_seconds_per_million: Option<f64>,
     pub memory_per_connection_bytes: Option<f64>,
 }
 
@@ -127,6 +129,9 @@ fn server_figures(name: &str, rounds: &[&RunResult]) -> ServerFigures {
             run.server
                 .and_then(|server| server.cpu_seconds_per_million_deliveries)
         }),
+        generator_cpu_seconds_per_million: traffic(&|run| {
+            run.generator_cpu_seconds_per_million_deliveries
+        }),
         memory_per_connection_bytes: if idle {
             of(&|run| {
                 run.server
@@ -172,9 +177,10 @@ pub fn markdown_table(scenarios: &[ScenarioFigures]) -> String {
     let mut out = String::new();
     out.push_str(
         "| scenario | server | clients | deliveries/s | p50 ms | p99 ms | lost (worst round) | \
-         server CPU-s per million deliveries | server memory per idle connection |\n",
+         server CPU-s per million deliveries | generator CPU-s per million deliveries | \
+         server memory per idle connection |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for scenario in scenarios {
         for server in &scenario.servers {
             // Loss, with what explains it: error events, or clients the server cut off.
@@ -208,7 +214,7 @@ pub fn markdown_table(scenarios: &[ScenarioFigures]) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 scenario.title,
                 server.server_name,
                 clients,
@@ -220,6 +226,9 @@ pub fn markdown_table(scenarios: &[ScenarioFigures]) -> String {
                 lost,
                 server
                     .cpu_seconds_per_million
+                    .map_or(DASH.to_owned(), |cpu| format!("{cpu:.2}")),
+                server
+                    .generator_cpu_seconds_per_million
                     .map_or(DASH.to_owned(), |cpu| format!("{cpu:.2}")),
                 server
                     .memory_per_connection_bytes
@@ -500,6 +509,8 @@ mod tests {
                 rss_growth_per_connection_bytes: 10_485.76,
             }),
             generator_threads: 1,
+            generator_cpu_seconds: Some(1.2),
+            generator_cpu_seconds_per_million_deliveries: Some(0.6),
         }
     }
 
@@ -555,7 +566,7 @@ mod tests {
         assert_eq!(figures.memory_per_connection_bytes, Some(10_485.76));
         let table = markdown_table(&summary);
         assert!(
-            table.contains("| title of 4-idle | step 08 | 100 | – | – | – | – | – | 10.2 KiB |"),
+            table.contains("| title of 4-idle | step 08 | 100 | – | – | – | – | – | – | 10.2 KiB |"),
             "{table}"
         );
     }
@@ -568,7 +579,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[2],
-            "| title of 1-a | step 07 | 100 | 20,000 | 0.300 | 1.20 | 0 | 0.50 | – |"
+            "| title of 1-a | step 07 | 100 | 20,000 | 0.300 | 1.20 | 0 | 0.50 | 0.60 | – |"
         );
     }
 

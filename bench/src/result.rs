@@ -111,6 +111,13 @@ pub struct RunResult {
     pub latency: Option<LatencySummary>,
     pub server: Option<ServerUsage>,
     pub generator_threads: usize,
+    /// The load generator's own CPU seconds (user + system) in the measured
+    /// window: what measuring cost, on the same cores as the server.
+    #[serde(default)]
+    pub generator_cpu_seconds: Option<f64>,
+    /// The same, per million deliveries that arrived in the window.
+    #[serde(default)]
+    pub generator_cpu_seconds_per_million_deliveries: Option<f64>,
 }
 
 const KIB: f64 = 1024.0;
@@ -180,6 +187,15 @@ impl fmt::Display for RunResult {
                     f,
                     "  server CPU          {:.2} s in the window",
                     server.cpu_seconds
+                )?;
+            }
+            if let (Some(seconds), Some(per_million)) = (
+                self.generator_cpu_seconds,
+                self.generator_cpu_seconds_per_million_deliveries,
+            ) {
+                writeln!(
+                    f,
+                    "  generator CPU       {seconds:.2} s in the window, {per_million:.3} s per million deliveries (same cores)"
                 )?;
             }
             writeln!(

@@ -112,14 +112,19 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         None => (None, None),
     };
 
+    // The generator's own CPU is read at the same edges as the server's: it
+    // shares the cores, so what it spends is what the server could not.
+    let generator_pid = std::process::id();
     tokio::time::sleep_until(measure_start.into()).await;
     let server_at_start = config
         .server_pid
         .and_then(|pid| server_process::sample(pid).ok());
+    let generator_at_start = server_process::sample(generator_pid).ok();
     tokio::time::sleep_until(measure_end.into()).await;
     let server_at_end = config
         .server_pid
         .and_then(|pid| server_process::sample(pid).ok());
+    let generator_at_end = server_process::sample(generator_pid).ok();
 
     // Drain: every measured message should reach every connected client.
     let drain_deadline = Instant::now() + config.drain;
@@ -192,6 +197,14 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         _ => None,
     };
 
+    let generator_cpu_seconds = match (generator_at_start, generator_at_end) {
+        (Some(start), Some(end)) => Some((end.cpu_seconds - start.cpu_seconds).max(0.0)),
+        _ => None,
+    };
+    let generator_cpu_seconds_per_million_deliveries = generator_cpu_seconds
+        .filter(|_| totals.received_in_window > 0)
+        .map(|seconds| seconds / (totals.received_in_window as f64 / 1e6));
+
     Ok(RunResult {
         scenario: config.scenario.clone(),
         scenario_title: config.scenario_title.clone(),
@@ -221,6 +234,8 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         latency: shared.latencies().summary(),
         server,
         generator_threads: config.threads,
+        generator_cpu_seconds,
+        generator_cpu_seconds_per_million_deliveries,
     })
 }
 

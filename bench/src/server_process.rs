@@ -1,6 +1,8 @@
 //! Reads the measured server's CPU time and memory from `/proc` (Linux), given
 //! its pid: CPU seconds from `/proc/PID/stat` (utime + stime, all threads),
 //! memory from `/proc/PID/status` (`VmRSS` now, `VmHWM` the peak so far).
+//! The load generator samples its own pid the same way, to report what
+//! measuring cost.
 
 use std::fs;
 use std::io;
