@@ -33,7 +33,7 @@
 #   BENCH_OUT=bench/results     where runs/, results.md and chart.svg go
 #   BENCH_FAIL_ON_LOSS=1        fail if any run lost a delivery (CI's smoke run sets it)
 # A quick look: BENCH_SECONDS=2 BENCH_WARMUP=1 BENCH_ROUNDS=1 BENCH_IDLE_CLIENTS=2000 bench/compare.sh
-# The default full run takes about 10 minutes on 2 cores (9 min 11 s for the run in
+# The default full run takes about 10 minutes on 2 cores (9 min 13 s for the run in
 # bench/results/), plus the first build.
 #
 # All traffic stays on 127.0.0.1, every run is bounded in time, and every
