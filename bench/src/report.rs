@@ -566,7 +566,8 @@ mod tests {
         assert_eq!(figures.memory_per_connection_bytes, Some(10_485.76));
         let table = markdown_table(&summary);
         assert!(
-            table.contains("| title of 4-idle | step 08 | 100 | – | – | – | – | – | – | 10.2 KiB |"),
+            table
+                .contains("| title of 4-idle | step 08 | 100 | – | – | – | – | – | – | 10.2 KiB |"),
             "{table}"
         );
     }
