@@ -189,8 +189,8 @@ impl RunShared {
     }
 
     /// The run's latency histogram. A client that panicked while holding it
-    /// cannot have left it half-written (recording is one counter update),
-    /// so a poisoned lock is still safe to use.
+    /// leaves it whole (each record either happened or did not), so a
+    /// poisoned lock is still safe to use.
     pub fn latencies(&self) -> MutexGuard<'_, LatencyHistogram> {
         self.latencies
             .lock()
