@@ -33,6 +33,12 @@ impl From<Traffic> for TrafficShape {
     }
 }
 
+/// CPU seconds per million deliveries, the unit every CPU figure of the
+/// report uses; `None` when nothing was delivered.
+pub fn per_million_deliveries(cpu_seconds: f64, deliveries: u64) -> Option<f64> {
+    (deliveries > 0).then(|| cpu_seconds / (deliveries as f64 / 1e6))
+}
+
 /// What the server process spent, read from /proc.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ServerUsage {
@@ -64,8 +70,7 @@ impl ServerUsage {
         let cpu_seconds = (window_end.cpu_seconds - window_start.cpu_seconds).max(0.0);
         ServerUsage {
             cpu_seconds,
-            cpu_seconds_per_million_deliveries: (deliveries > 0)
-                .then(|| cpu_seconds / (deliveries as f64 / 1e6)),
+            cpu_seconds_per_million_deliveries: per_million_deliveries(cpu_seconds, deliveries),
             rss_before_bytes: before.rss_bytes,
             rss_peak_bytes,
             vm_hwm_bytes,

@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use crate::client::{Client, ClientOutcome, RunShared, SenderRole};
 use crate::config::{LoadConfig, Traffic};
 use crate::latency::{Clock, LatencyHistogram};
-use crate::result::{RunResult, ServerUsage};
+use crate::result::{RunResult, ServerUsage, per_million_deliveries};
 use crate::server_process::{self, ProcessSample};
 
 /// Longest a single client may take to connect and greet.
@@ -202,8 +202,7 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         _ => None,
     };
     let generator_cpu_seconds_per_million_deliveries = generator_cpu_seconds
-        .filter(|_| totals.received_in_window > 0)
-        .map(|seconds| seconds / (totals.received_in_window as f64 / 1e6));
+        .and_then(|seconds| per_million_deliveries(seconds, totals.received_in_window));
 
     Ok(RunResult {
         scenario: config.scenario.clone(),
