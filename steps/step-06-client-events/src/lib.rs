@@ -3,17 +3,19 @@
 //!
 //! Everything from step 05 (ids, connect and disconnect logging, bad frames,
 //! the size limit, a `fromServer` tick every two seconds, [`AppState`]) stays;
-//! [`handle_connection`]'s loop now understands its first client event, the
-//! lesson's `socket.on("fromClient", ...)`. Run it with
+//! [`connection::Connection::on_event`] now has its first arm, the lesson's
+//! `socket.on("fromClient", ...)`. Run it with
 //! `cargo run -p step-06-client-events`, open <http://localhost:3000>, click
 //! the button, and read `notes/06-client-events.md` beside this file.
 //!
 //! # Layout
-//! - `lib.rs` (this file): the router, the app's state, and the life of one
-//!   connection with its ticker.
+//! - `lib.rs` (this file): the router, the app's state, and the start and
+//!   end of each connection.
+//! - [`connection`]: the life of one connection, with its ticker.
 //! - [`protocol`]: the JSON envelope `{"event", "data"}`, both ways.
 //! - [`ids`]: connection ids, unique and unguessable.
 
+pub mod connection;
 pub mod ids;
 pub mod protocol;
 
@@ -27,27 +29,20 @@ use axum::{
     Router,
     extract::{
         State,
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code},
+        ws::{WebSocket, WebSocketUpgrade},
     },
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
 };
-use tokio::{
-    sync::watch,
-    time::{Instant, Interval, MissedTickBehavior, interval_at},
-};
-use tokio_tungstenite::tungstenite;
+use tokio::sync::watch;
 use tower_http::{
     services::{ServeDir, ServeFile},
     trace::TraceLayer,
 };
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use crate::{
-    ids::ConnectionId,
-    protocol::{ClientEvent, ProtocolError, ServerEvent},
-};
+use crate::{connection::Connection, ids::ConnectionId};
 
 /// The largest message a client may send: 16 KiB.
 ///
@@ -184,148 +179,23 @@ async fn upgrade_to_websocket(
 }
 
 /// The life of one connection: the Node lesson's `io.on("connection", ...)`
-/// callback and its `socket.on("disconnect", ...)`, in one function.
+/// callback and its `socket.on("disconnect", ...)`.
 ///
 /// Each connection runs in its own task, so waiting for this client's next
 /// frame here does not hold up any other client.
-pub async fn handle_connection(mut socket: WebSocket, id: ConnectionId, state: AppState) {
+pub async fn handle_connection(socket: WebSocket, id: ConnectionId, state: AppState) {
     // Counted before the client hears anything, so a client that has its id
     // is always in the count; counted down when `_live` is dropped, at the
     // end of this function, however it ends.
     let _live = LiveConnection::start(&state.live_connections);
     info!("a user connected {id}");
-    let reason = talk_until_closed(&mut socket, &id, state.tick_interval).await;
+    let ending = Connection::new(socket, id.clone(), state.tick_interval)
+        .run()
+        .await;
     // Reached however the connection ended — a close frame, a dropped TCP
-    // connection, an error — because every path out of `talk_until_closed`
-    // returns here. `reason` is a separate field, so the message stays the
+    // connection, an error — because `run` returns why it ended instead of
+    // logging it. `reason` is a separate field, so the message stays the
     // lesson's exact words.
+    let reason = ending.to_string();
     info!(reason, "user disconnected {id}");
-}
-
-/// Greets the client with its id, then sends it `fromServer` on every tick
-/// and answers its frames, until the connection ends. Returns why it ended,
-/// in a few words for the log.
-async fn talk_until_closed(
-    socket: &mut WebSocket,
-    id: &ConnectionId,
-    tick_interval: Duration,
-) -> &'static str {
-    let hello = ServerEvent::Connect { id: id.clone() };
-    if send(socket, hello).await.is_err() {
-        return "connection lost before the connect event";
-    }
-
-    // The ticker is a local variable of this connection's function, not a
-    // task of its own: when the connection ends and this function returns,
-    // `ticks` is dropped and stops with it. Nothing can keep ticking for a
-    // socket that is gone (the lesson's `setInterval` does; see the note).
-    let mut ticks = ticker(tick_interval);
-
-    let mut reason = "connection ended without a close frame";
-    // Once the client has sent its close frame, the only thing we may still
-    // send is the closing reply, so the ticker falls silent.
-    let mut closing = false;
-    loop {
-        // Wait for whichever comes first: the next tick, or the client's next
-        // frame. Both waits can be abandoned safely when the other one wins:
-        // a tick or a frame that has not arrived yet is not lost, it is
-        // picked up on the next turn of the loop.
-        let received = tokio::select! {
-            _ = ticks.tick(), if !closing => {
-                if send(socket, ServerEvent::FromServer).await.is_err() {
-                    return "connection lost while sending";
-                }
-                continue;
-            }
-            received = socket.recv() => received,
-        };
-        // `None`: the connection is over (after a close frame, or cut).
-        let Some(received) = received else {
-            return reason;
-        };
-        // A frame the server understands is handled and needs no reply; any
-        // other frame is answered with an `error` event saying what was wrong,
-        // and the loop goes on reading: one bad frame does not end the
-        // connection.
-        let reply = match received {
-            Ok(Message::Text(text)) => match protocol::parse_client_frame(&text) {
-                // The lesson's `socket.on("fromClient", () => console.log(...))`.
-                Ok(ClientEvent::FromClient) => {
-                    info!("message received from client {id}");
-                    continue;
-                }
-                Err(error) => ServerEvent::from(error),
-            },
-            Ok(Message::Binary(_)) => ServerEvent::from(ProtocolError::BinaryFrame),
-            // Pings are answered with pongs by the WebSocket library itself.
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-            // The client said goodbye. We keep reading: the library sends our
-            // closing reply on the next read, and then `recv` returns `None`.
-            Ok(Message::Close(_)) => {
-                reason = "client closed the connection";
-                closing = true;
-                continue;
-            }
-            Err(error) if is_message_too_big(&error) => {
-                // We cannot read past the rest of the oversized message (that
-                // would mean buffering it), so we say why and hang up.
-                warn!("closing {id}: it sent more than {MAX_MESSAGE_BYTES} bytes in one message");
-                refuse_message_too_big(socket).await;
-                return "message too big";
-            }
-            // A TCP connection that vanished (browser killed, laptop lid
-            // closed, network gone) ends here, not with a close frame; so does
-            // a frame that breaks the WebSocket rules. Either way the library
-            // can read no further.
-            Err(error) => {
-                debug!("connection {id} ended: {error}");
-                return reason;
-            }
-        };
-        if send(socket, reply).await.is_err() {
-            return "connection lost while sending";
-        }
-    }
-}
-
-/// A ticker that fires every `period`, the first time one `period` from now.
-///
-/// Like `setInterval`: `tokio::time::interval` would fire at once, so a
-/// client would get `fromServer` in the same instant as `connect`. And if the
-/// server falls behind (a slow client, a busy machine), `Delay` sends the
-/// next tick one full `period` later instead of a burst of ticks to catch up,
-/// which a page would show as several `div`s at once.
-fn ticker(period: Duration) -> Interval {
-    let mut ticks = interval_at(Instant::now() + period, period);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    ticks
-}
-
-/// Sends one event to this client as a text frame.
-async fn send(socket: &mut WebSocket, event: ServerEvent) -> Result<(), axum::Error> {
-    socket.send(Message::Text(event.to_json().into())).await
-}
-
-/// Whether reading failed because the client sent more than
-/// [`MAX_MESSAGE_BYTES`].
-///
-/// axum wraps the WebSocket library's error; we look inside for
-/// tungstenite's own "capacity" error, the one its size limits raise.
-fn is_message_too_big(error: &axum::Error) -> bool {
-    std::error::Error::source(error)
-        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
-}
-
-/// Closes the connection with code 1009, "message too big".
-///
-/// The WebSocket library only reports the error to us; without this, the
-/// client would see its connection cut with no reason given.
-async fn refuse_message_too_big(socket: &mut WebSocket) {
-    let close = CloseFrame {
-        code: close_code::SIZE,
-        reason: format!("message too big: the limit is {MAX_MESSAGE_BYTES} bytes").into(),
-    };
-    // If the client is already gone there is nobody left to tell.
-    let _ = socket.send(Message::Close(Some(close))).await;
 }
