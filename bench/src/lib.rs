@@ -1,5 +1,5 @@
 //! The benchmark of issue 5: how fast is the Rust chat compared with the Node
-//! socket.io original? Two binaries share this library:
+//! socket.io original? Three binaries share this library:
 //!
 //! - `loadgen` opens many WebSocket chat clients against one server on
 //!   127.0.0.1, speaking this project's protocol or socket.io's, and measures
@@ -10,8 +10,9 @@
 //! - `bare-server` is the measuring stick: the least a chat server can do per
 //!   delivery ([`bare_server`]).
 //!
-//! `bench/compare.sh` drives both against step 07, step 08 and Node; the
-//! README's "How fast is it?" section shows its output.
+//! `bench/compare.sh` starts step 07, step 08, Node and `bare-server` in
+//! turn, runs `loadgen` against each, and ends with `report`; the README's
+//! "How fast is it?" section shows its output.
 //!
 //! Layers, bottom up: `websocket` (frames), `protocol` (the two chat
 //! protocols), `client` (one simulated user), `run` (a whole run), `result`

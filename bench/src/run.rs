@@ -1,13 +1,16 @@
-//! One load-generator run from start to finish:
+//! One load-generator run from start to finish, in five phases, each a
+//! function below:
 //!
-//! 1. raise the open-file limit, sample the server (baseline memory);
-//! 2. open all clients, a bounded number of handshakes at a time;
-//! 3. warm up, then measure for `--duration` (senders publish, everyone
-//!    receives), sampling the server's CPU at both edges of the window and its
-//!    memory throughout;
-//! 4. drain: wait until every measured message reached every client, or
+//! 1. `prepare`: raise the open-file limit, sample the server (baseline
+//!    memory);
+//! 2. `connect`: open all clients, a bounded number of handshakes at a time;
+//! 3. `warm_up_and_measure`: warm up, then measure for `--duration` (senders
+//!    publish, everyone receives), sampling the server's CPU at both edges of
+//!    the window and its memory throughout;
+//! 4. `drain`: wait until every measured message reached every client, or
 //!    `--drain` runs out (what is still missing then counts as lost);
-//! 5. stop every client and merge what they saw into a [`RunResult`].
+//! 5. `stop_and_merge`: stop every client and merge what they saw into a
+//!    [`RunResult`].
 //!
 //! Every phase has a deadline, so a run always ends by itself.
 
@@ -16,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::client::{Client, ClientOutcome, RunShared, SenderRole};
 use crate::config::{LoadConfig, Traffic};
@@ -33,6 +36,8 @@ const MEMORY_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 /// Pause between connecting and sending, so the server settles (and, in idle
 /// mode, so its memory reflects the connections, not the handshakes).
 const SETTLE: Duration = Duration::from_millis(500);
+/// Longest the clients may take to stop once told to.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Raises this process's open-file soft limit to the hard limit and returns
 /// the new soft limit: every client is a socket, and the usual soft limit of
@@ -41,8 +46,90 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
 }
 
-/// Performs one run as configured.
+/// Performs one run as configured: the five phases, in order.
 pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
+    let server_before = prepare(config)?;
+    let Connected {
+        clients,
+        failures,
+        seconds: connect_seconds,
+    } = connect(config).await?;
+    let mut measured = warm_up_and_measure(config, clients).await;
+    let drained = drain(config, &mut measured).await;
+    stop_and_merge(
+        config,
+        Started {
+            server_before,
+            failures,
+            connect_seconds,
+        },
+        measured,
+        drained,
+    )
+    .await
+}
+
+/// What phases 1 and 2 leave for the result: the server's baseline sample
+/// and how connecting went.
+struct Started {
+    server_before: Option<ProcessSample>,
+    failures: ConnectFailures,
+    connect_seconds: f64,
+}
+
+/// Phase 2's outcome: the clients that connected, ordered by index.
+struct Connected {
+    clients: Vec<Client>,
+    failures: ConnectFailures,
+    /// How long connecting took, in seconds.
+    seconds: f64,
+}
+
+/// Phase 3's outcome: the clients, still running, and what was sampled at
+/// the edges of the measured window.
+struct Measured {
+    shared: Arc<RunShared>,
+    tasks: JoinSet<ClientOutcome>,
+    /// Sending `true` tells every client to stop.
+    stop_clients: watch::Sender<bool>,
+    /// `None` when the server's pid is not known.
+    memory: Option<MemoryWatch>,
+    connected: u64,
+    senders: u64,
+    window: WindowSamples,
+}
+
+/// CPU samples at both edges of the measured window: the server's (when its
+/// pid is known and could be read) and the generator's own.
+struct WindowSamples {
+    server_at_start: Option<ProcessSample>,
+    server_at_end: Option<ProcessSample>,
+    generator_at_start: Option<ProcessSample>,
+    generator_at_end: Option<ProcessSample>,
+}
+
+/// The background task that samples the server's memory, and its off switch.
+struct MemoryWatch {
+    stop: watch::Sender<bool>,
+    peak: JoinHandle<u64>,
+}
+
+/// Phase 4's outcome: the server's memory, read before the clients hang up.
+struct Drained {
+    peak_rss: Option<u64>,
+    server_at_drain_end: Option<ProcessSample>,
+}
+
+/// What every client saw, summed, once they have all stopped.
+struct Outcomes {
+    totals: ClientOutcome,
+    ended_early: u64,
+    first_early_reason: Option<String>,
+}
+
+/// Phase 1: makes room for every client's socket and samples the server
+/// before any client connects.
+fn prepare(config: &LoadConfig) -> Result<Option<ProcessSample>, String> {
     let file_limit = raise_open_file_limit()
         .map_err(|error| format!("could not raise the open-file limit: {error}"))?;
     // Each client needs one descriptor; keep a margin for the runtime itself.
@@ -53,27 +140,40 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
             config.clients
         ));
     }
-    let server_before = match config.server_pid {
-        Some(pid) => Some(
-            server_process::sample(pid)
-                .map_err(|error| format!("cannot read server pid {pid}: {error}"))?,
-        ),
-        None => None,
+    let Some(pid) = config.server_pid else {
+        return Ok(None);
     };
+    server_process::sample(pid)
+        .map(Some)
+        .map_err(|error| format!("cannot read server pid {pid}: {error}"))
+}
 
+/// Phase 2: opens every client; an error only if none could connect.
+async fn connect(config: &LoadConfig) -> Result<Connected, String> {
     let connect_started = Instant::now();
-    let (mut clients, connect_failures) = connect_all(config).await;
-    let connect_seconds = connect_started.elapsed().as_secs_f64();
+    let (mut clients, failures) = connect_all(config).await;
+    let seconds = connect_started.elapsed().as_secs_f64();
     if clients.is_empty() {
         return Err(format!(
             "no client could connect to {}{}: {}",
             config.server,
             config.path,
-            connect_failures.first_error.unwrap_or_default()
+            failures.first_error.unwrap_or_default()
         ));
     }
     // Senders are the first `senders` clients that connected, numbered from 0.
     clients.sort_by_key(|client| client.index);
+    Ok(Connected {
+        clients,
+        failures,
+        seconds,
+    })
+}
+
+/// Phase 3: starts every client, watches the server's memory in the
+/// background, and samples CPU at the start and the end of the measured
+/// window. Returns at the window's end, with the clients still running.
+async fn warm_up_and_measure(config: &LoadConfig, clients: Vec<Client>) -> Measured {
     let connected = clients.len() as u64;
     let senders = u64::from(config.senders).min(connected);
 
@@ -91,7 +191,7 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         latencies: Mutex::new(LatencyHistogram::default()),
     });
 
-    let (stop_sender, stop) = watch::channel(false);
+    let (stop_clients, stop) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for (position, client) in clients.into_iter().enumerate() {
         // Renumber so that "the first K" are the senders even if some failed.
@@ -101,19 +201,34 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
     }
 
     // Watch the server's memory for the whole run, in the background.
-    let (memory_stop, memory_peak) = match config.server_pid {
-        Some(pid) => {
-            let (stop_memory, watched) = watch::channel(false);
-            (
-                Some(stop_memory),
-                Some(tokio::spawn(track_peak_rss(pid, watched))),
-            )
+    let memory = config.server_pid.map(|pid| {
+        let (stop, watched) = watch::channel(false);
+        MemoryWatch {
+            stop,
+            peak: tokio::spawn(track_peak_rss(pid, watched)),
         }
-        None => (None, None),
-    };
+    });
 
-    // The generator's own CPU is read at the same edges as the server's: it
-    // shares the cores, so what it spends is what the server could not.
+    let window = sample_window(config, measure_start, measure_end).await;
+    Measured {
+        shared,
+        tasks,
+        stop_clients,
+        memory,
+        connected,
+        senders,
+        window,
+    }
+}
+
+/// Waits for the measured window to open and to close, sampling CPU at each
+/// edge. The generator's own CPU is read at the same edges as the server's:
+/// it shares the cores, so what it spends is what the server could not.
+async fn sample_window(
+    config: &LoadConfig,
+    measure_start: Instant,
+    measure_end: Instant,
+) -> WindowSamples {
     let generator_pid = std::process::id();
     tokio::time::sleep_until(measure_start.into()).await;
     let server_at_start = config
@@ -125,10 +240,20 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         .server_pid
         .and_then(|pid| server_process::sample(pid).ok());
     let generator_at_end = server_process::sample(generator_pid).ok();
+    WindowSamples {
+        server_at_start,
+        server_at_end,
+        generator_at_start,
+        generator_at_end,
+    }
+}
 
-    // Drain: every measured message should reach every connected client.
+/// Phase 4: waits until every measured message reached every connected
+/// client (or `--drain` runs out), then stops watching the server's memory.
+async fn drain(config: &LoadConfig, measured: &mut Measured) -> Drained {
+    let shared = &measured.shared;
     let drain_deadline = Instant::now() + config.drain;
-    let expected = || shared.measured_sent.load(Ordering::Relaxed) * connected;
+    let expected = || shared.measured_sent.load(Ordering::Relaxed) * measured.connected;
     if config.traffic != Traffic::Idle {
         while shared.measured_received.load(Ordering::Relaxed) < expected()
             && Instant::now() < drain_deadline
@@ -139,65 +264,43 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
 
     // Stop watching memory before the clients hang up: the server's work of
     // tearing thousands of connections down is not what we measure.
-    let peak_rss = match (memory_stop, memory_peak) {
-        (Some(stop_memory), Some(handle)) => {
-            let _ = stop_memory.send(true);
-            handle.await.ok()
+    let peak_rss = match measured.memory.take() {
+        Some(memory) => {
+            let _ = memory.stop.send(true);
+            memory.peak.await.ok()
         }
-        _ => None,
+        None => None,
     };
     let server_at_drain_end = config
         .server_pid
         .and_then(|pid| server_process::sample(pid).ok());
-
-    // Stop everyone and collect what they saw.
-    let _ = stop_sender.send(true);
-    let mut totals = ClientOutcome::default();
-    let mut ended_early = 0u64;
-    let mut first_early_reason = None;
-    let collect = async {
-        while let Some(joined) = tasks.join_next().await {
-            let Ok(outcome) = joined else { continue };
-            totals.received_measured += outcome.received_measured;
-            totals.received_in_window += outcome.received_in_window;
-            totals.received_total += outcome.received_total;
-            totals.sent_total += outcome.sent_total;
-            totals.sent_measured += outcome.sent_measured;
-            totals.server_errors += outcome.server_errors;
-            if let Some(reason) = outcome.ended_early {
-                ended_early += 1;
-                first_early_reason.get_or_insert(reason);
-            }
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(10), collect)
-        .await
-        .is_err()
-    {
-        return Err("clients did not stop within 10 s of being told to".into());
+    Drained {
+        peak_rss,
+        server_at_drain_end,
     }
+}
 
+/// Phase 5: tells every client to stop, sums what they saw, and merges it
+/// with the samples of the earlier phases into the run's result.
+async fn stop_and_merge(
+    config: &LoadConfig,
+    started: Started,
+    measured: Measured,
+    drained: Drained,
+) -> Result<RunResult, String> {
+    let _ = measured.stop_clients.send(true);
+    let Outcomes {
+        totals,
+        ended_early,
+        first_early_reason,
+    } = collect_outcomes(measured.tasks).await?;
+
+    let connected = measured.connected;
     let deliveries_expected = totals.sent_measured * connected;
     let measured_seconds = config.duration.as_secs_f64();
-    let server = match (
-        server_before,
-        server_at_start,
-        server_at_end,
-        server_at_drain_end,
-    ) {
-        (Some(before), Some(start), Some(end), Some(last)) => Some(ServerUsage::from_samples(
-            before,
-            start,
-            end,
-            peak_rss.unwrap_or(last.rss_bytes),
-            last.peak_rss_bytes,
-            connected,
-            totals.received_in_window,
-        )),
-        _ => None,
-    };
-
-    let generator_cpu_seconds = match (generator_at_start, generator_at_end) {
+    let window = &measured.window;
+    let server = server_usage(&started, window, &drained, connected, &totals);
+    let generator_cpu_seconds = match (window.generator_at_start, window.generator_at_end) {
         (Some(start), Some(end)) => Some((end.cpu_seconds - start.cpu_seconds).max(0.0)),
         _ => None,
     };
@@ -212,12 +315,12 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         url: format!("ws://{}{}", config.server, config.path),
         clients_requested: config.clients,
         clients_connected: connected,
-        connect_failures: connect_failures.count,
-        first_connect_error: connect_failures.first_error,
-        connect_seconds,
+        connect_failures: started.failures.count,
+        first_connect_error: started.failures.first_error,
+        connect_seconds: started.connect_seconds,
         clients_ended_early: ended_early,
         first_early_end_reason: first_early_reason,
-        senders,
+        senders: measured.senders,
         traffic: config.traffic.into(),
         warmup_seconds: config.warmup.as_secs_f64(),
         measured_seconds,
@@ -230,12 +333,73 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         deliveries_per_second: totals.received_in_window as f64
             / measured_seconds.max(f64::EPSILON),
         server_errors: totals.server_errors,
-        latency: shared.latencies().summary(),
+        latency: measured.shared.latencies().summary(),
         server,
         generator_threads: config.threads,
         generator_cpu_seconds,
         generator_cpu_seconds_per_million_deliveries,
     })
+}
+
+/// Waits (at most [`STOP_TIMEOUT`]) for every client to stop, and sums what
+/// they saw.
+async fn collect_outcomes(mut tasks: JoinSet<ClientOutcome>) -> Result<Outcomes, String> {
+    let mut outcomes = Outcomes {
+        totals: ClientOutcome::default(),
+        ended_early: 0,
+        first_early_reason: None,
+    };
+    let collect = async {
+        while let Some(joined) = tasks.join_next().await {
+            let Ok(outcome) = joined else { continue };
+            let totals = &mut outcomes.totals;
+            totals.received_measured += outcome.received_measured;
+            totals.received_in_window += outcome.received_in_window;
+            totals.received_total += outcome.received_total;
+            totals.sent_total += outcome.sent_total;
+            totals.sent_measured += outcome.sent_measured;
+            totals.server_errors += outcome.server_errors;
+            if let Some(reason) = outcome.ended_early {
+                outcomes.ended_early += 1;
+                outcomes.first_early_reason.get_or_insert(reason);
+            }
+        }
+    };
+    if tokio::time::timeout(STOP_TIMEOUT, collect).await.is_err() {
+        return Err(format!(
+            "clients did not stop within {} s of being told to",
+            STOP_TIMEOUT.as_secs()
+        ));
+    }
+    Ok(outcomes)
+}
+
+/// The server's CPU and memory over the run, when every sample of it could
+/// be read.
+fn server_usage(
+    started: &Started,
+    window: &WindowSamples,
+    drained: &Drained,
+    connected: u64,
+    totals: &ClientOutcome,
+) -> Option<ServerUsage> {
+    match (
+        started.server_before,
+        window.server_at_start,
+        window.server_at_end,
+        drained.server_at_drain_end,
+    ) {
+        (Some(before), Some(start), Some(end), Some(last)) => Some(ServerUsage::from_samples(
+            before,
+            start,
+            end,
+            drained.peak_rss.unwrap_or(last.rss_bytes),
+            last.peak_rss_bytes,
+            connected,
+            totals.received_in_window,
+        )),
+        _ => None,
+    }
 }
 
 /// Connection attempts that failed, with the first reason as an example.
