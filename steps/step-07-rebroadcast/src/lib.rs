@@ -10,12 +10,14 @@
 //! beside this file.
 //!
 //! # Layout
-//! - `lib.rs` (this file): the router, the shared state and the life of one
-//!   connection.
+//! - `lib.rs` (this file): the router, the shared state, and the start and
+//!   end of each connection.
+//! - [`connection`]: the life of one connection.
 //! - [`hub`]: the broadcast channel every connection listens to.
 //! - [`protocol`]: the JSON envelope `{"event", "data"}`, both ways.
 //! - [`ids`]: connection ids, unique and unguessable.
 
+pub mod connection;
 pub mod hub;
 pub mod ids;
 pub mod protocol;
@@ -26,25 +28,20 @@ use axum::{
     Router,
     extract::{
         State,
-        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code},
+        ws::{WebSocket, WebSocketUpgrade},
     },
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
 };
-use tokio::sync::{broadcast::error::RecvError, watch};
-use tokio_tungstenite::tungstenite;
+use tokio::sync::watch;
 use tower_http::{
     services::{ServeDir, ServeFile},
     trace::TraceLayer,
 };
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use crate::{
-    hub::Hub,
-    ids::ConnectionId,
-    protocol::{ClientEvent, ProtocolError, ServerEvent},
-};
+use crate::{connection::Connection, hub::Hub, ids::ConnectionId};
 
 /// The largest message a client may send: 16 KiB.
 ///
@@ -167,175 +164,23 @@ async fn upgrade_to_websocket(
 }
 
 /// The life of one connection: the Node lesson's `io.on("connection", ...)`
-/// callback and its `socket.on("disconnect", ...)`, in one function.
+/// callback and its `socket.on("disconnect", ...)`.
 ///
 /// Each connection runs in its own task, so waiting for this client's next
 /// frame here does not hold up any other client.
-pub async fn handle_connection(mut socket: WebSocket, id: ConnectionId, state: AppState) {
+pub async fn handle_connection(socket: WebSocket, id: ConnectionId, state: AppState) {
     // Counted before the client hears anything, so a client that has its id
     // is always in the count; counted down when `_live` is dropped, at the
     // end of this function, however it ends.
     let _live = LiveConnection::start(&state.live_connections);
-    // Subscribe first, before the client hears "connect": from that moment it
-    // may count on seeing every message, so the feed must already exist.
-    // Subscribing after the greeting would leave a gap in which a message
-    // published by someone else reaches everyone but this client.
-    let mut feed = state.hub.subscribe();
     info!("a user connected {id}");
-    let reason = talk_until_closed(&mut socket, &id, &state.hub, &mut feed).await;
+    let ending = Connection::new(socket, id.clone(), state.hub.clone())
+        .run()
+        .await;
     // Reached however the connection ended — a close frame, a dropped TCP
-    // connection, an error — because every path out of `talk_until_closed`
-    // returns here. `reason` is a separate field, so the message stays the
+    // connection, an error — because `run` returns why it ended instead of
+    // logging it. `reason` is a separate field, so the message stays the
     // lesson's exact words.
+    let reason = ending.to_string();
     info!(reason, "user disconnected {id}");
-}
-
-/// This connection's view of the hub: the frames published since it
-/// subscribed, oldest first.
-type Feed = tokio::sync::broadcast::Receiver<Utf8Bytes>;
-
-/// Greets the client with its id, then forwards every chat message from the
-/// hub to this client and answers this client's frames, until the connection
-/// ends. Returns why it ended, in a few words for the log.
-async fn talk_until_closed(
-    socket: &mut WebSocket,
-    id: &ConnectionId,
-    hub: &Hub,
-    feed: &mut Feed,
-) -> &'static str {
-    let hello = ServerEvent::Connect { id: id.clone() };
-    if send(socket, hello).await.is_err() {
-        return "connection lost before the connect event";
-    }
-
-    let mut reason = "connection ended without a close frame";
-    // Once the client has sent its close frame, the only thing we may still
-    // send is the closing reply, so the chat falls silent.
-    let mut closing = false;
-    loop {
-        // Wait for whichever comes first: the next chat message from the
-        // hub, or the client's next frame. Both waits can be abandoned safely
-        // when the other one wins: a message or a frame that has not arrived
-        // yet is not lost, it is picked up on the next turn of the loop.
-        let received = tokio::select! {
-            // `biased`: look at the feed first. A client whose own messages
-            // are waiting to come back is sent those before we read more from
-            // it, so nobody can publish faster than they receive.
-            biased;
-            published = feed.recv(), if !closing => {
-                let frame = match published {
-                    Ok(frame) => frame,
-                    Err(RecvError::Lagged(missed)) => {
-                        // Our policy for a client that fell more than
-                        // `HUB_CAPACITY` messages behind: it skips to the
-                        // oldest message still kept, and we tell it how many
-                        // it missed. Never end its feed in silence.
-                        warn!("{id} fell behind and missed {missed} messages");
-                        missed_messages(missed)
-                    }
-                    // Every connection holds the hub, so it outlives them
-                    // all; if it ever closed, there would be nothing left to
-                    // forward.
-                    Err(RecvError::Closed) => return "the chat hub closed",
-                };
-                // A client that does not read makes this wait, once its TCP
-                // buffers are full. That holds up this connection's task
-                // only: the hub keeps taking messages for everyone else.
-                if socket.send(Message::Text(frame)).await.is_err() {
-                    return "connection lost while sending";
-                }
-                continue;
-            }
-            received = socket.recv() => received,
-        };
-        // `None`: the connection is over (after a close frame, or cut).
-        let Some(received) = received else {
-            return reason;
-        };
-        // A frame the server understands is handled and needs no reply; any
-        // other frame is answered with an `error` event saying what was wrong,
-        // and the loop goes on reading: one bad frame does not end the
-        // connection.
-        let reply = match received {
-            Ok(Message::Text(text)) => match protocol::parse_client_frame(&text) {
-                // The lesson's `socket.on("message", (text) => io.emit(...))`.
-                Ok(ClientEvent::Message { text }) => {
-                    let receivers = hub.publish(id, text);
-                    info!("message from {id} sent to {receivers} clients");
-                    // It comes back to this client through its feed, in the
-                    // same order as everyone else sees it.
-                    continue;
-                }
-                Err(error) => ServerEvent::from(error),
-            },
-            Ok(Message::Binary(_)) => ServerEvent::from(ProtocolError::BinaryFrame),
-            // Pings are answered with pongs by the WebSocket library itself.
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-            // The client said goodbye. We keep reading: the library sends our
-            // closing reply on the next read, and then `recv` returns `None`.
-            Ok(Message::Close(_)) => {
-                reason = "client closed the connection";
-                closing = true;
-                continue;
-            }
-            Err(error) if is_message_too_big(&error) => {
-                // We cannot read past the rest of the oversized message (that
-                // would mean buffering it), so we say why and hang up.
-                warn!("closing {id}: it sent more than {MAX_MESSAGE_BYTES} bytes in one message");
-                refuse_message_too_big(socket).await;
-                return "message too big";
-            }
-            // A TCP connection that vanished (browser killed, laptop lid
-            // closed, network gone) ends here, not with a close frame; so does
-            // a frame that breaks the WebSocket rules. Either way the library
-            // can read no further.
-            Err(error) => {
-                debug!("connection {id} ended: {error}");
-                return reason;
-            }
-        };
-        if send(socket, reply).await.is_err() {
-            return "connection lost while sending";
-        }
-    }
-}
-
-/// The `error` frame for a client that fell behind and skipped `missed`
-/// messages.
-fn missed_messages(missed: u64) -> Utf8Bytes {
-    let error = ServerEvent::Error {
-        message: format!(
-            "you fell behind and missed {missed} messages; the chat continues from here"
-        ),
-    };
-    error.to_json().into()
-}
-
-/// Sends one event to this client as a text frame.
-async fn send(socket: &mut WebSocket, event: ServerEvent) -> Result<(), axum::Error> {
-    socket.send(Message::Text(event.to_json().into())).await
-}
-
-/// Whether reading failed because the client sent more than
-/// [`MAX_MESSAGE_BYTES`].
-///
-/// axum wraps the WebSocket library's error; we look inside for
-/// tungstenite's own "capacity" error, the one its size limits raise.
-fn is_message_too_big(error: &axum::Error) -> bool {
-    std::error::Error::source(error)
-        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
-}
-
-/// Closes the connection with code 1009, "message too big".
-///
-/// The WebSocket library only reports the error to us; without this, the
-/// client would see its connection cut with no reason given.
-async fn refuse_message_too_big(socket: &mut WebSocket) {
-    let close = CloseFrame {
-        code: close_code::SIZE,
-        reason: format!("message too big: the limit is {MAX_MESSAGE_BYTES} bytes").into(),
-    };
-    // If the client is already gone there is nobody left to tell.
-    let _ = socket.send(Message::Close(Some(close))).await;
 }
