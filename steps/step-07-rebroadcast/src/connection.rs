@@ -5,9 +5,9 @@
 //! its id, its feed from the chat hub and whether it is closing.
 //! [`Connection::run`] is one `select!` loop that waits for whichever comes
 //! first — the next chat message from the hub or the client's next frame —
-//! and hands it to one method per branch. Each method
-//! says how the loop goes on: [`ControlFlow::Continue`], or
-//! [`ControlFlow::Break`] with the [`Ending`] that is logged as the reason.
+//! and hands it to one method per branch. Each method says how the loop goes
+//! on: [`ControlFlow::Continue`], or [`ControlFlow::Break`] with the
+//! [`Ending`] that is logged as the reason.
 //!
 //! Why this shape: every later step adds to a connection (a client event in
 //! step 06, a chat feed in 07, a heartbeat and limits in 08). Here each of
