@@ -1,7 +1,7 @@
 //! Two chat clients in one program, to watch step 07 without a browser.
 //!
 //! Start the server in one terminal (`cargo run -p step-07-rebroadcast`),
-//! then run `cargo run -p step-07-rebroadcast --example two_clients` in
+//! then run `cargo run -p step-07-rebroadcast --example rebroadcast_two_clients` in
 //! another (both read `PORT`, default 3000). Alice and Bob connect, each says
 //! one thing, Bob sends a message that is not text, and both hang up. Every
 //! frame is printed: `->` sent, `<-` received. See `notes/07-rebroadcast.md`.
