@@ -13,10 +13,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{
-    DEADLINE, connect, next_frame, next_tick, send_frame, spawn_app_with, wait_for_live_connections,
-};
+use common::{next_tick, spawn_app_with, wait_for_live_connections};
 use step_06_client_events::AppState;
+use testkit::{DEADLINE, connect, next_frame, send_frame};
 use tokio::time::{Instant, timeout};
 use tokio_tungstenite::tungstenite::Message;
 

@@ -15,7 +15,8 @@ use std::{
     time::Duration,
 };
 
-use common::{connect, next_tick};
+use common::next_tick;
+use testkit::connect;
 use tokio::{
     io::{AsyncBufReadExt, BufReader, Lines},
     process::{Child, ChildStdout, Command},

@@ -9,21 +9,56 @@
 
 mod common;
 
-use common::{
-    Client, connect, next_event, next_frame, next_message, send_frame, send_message, spawn_app,
-};
+use common::{error_reply, next_message, send_message, spawn_app};
+use testkit::{Client, connect, next_frame, send_frame};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Sends `frame`, and returns the `message` of the `error` event that must
-/// come back.
-async fn error_reply(client: &mut Client, frame: Message) -> String {
-    send_frame(client, frame).await;
-    let reply = next_event(client).await;
-    assert_eq!(reply["event"], "error", "reply: {reply}");
-    reply["data"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an error event carries a message: {reply}"))
-        .to_owned()
+/// A frame the server must refuse: what it is (for failure messages), the
+/// frame, and a check of the `error` message it gets back.
+type BadFrame = (&'static str, Message, fn(&str) -> bool);
+
+/// Every kind of frame the server refuses, and what its error must say. An
+/// unknown event's error names the event, whether `data` is present or left out.
+/// (`fromServer` is the server's event: a client sending it is as unknown as
+/// any other name.)
+fn bad_frames() -> [BadFrame; 7] {
+    [
+        (
+            "text that is not JSON",
+            Message::text("hello, server"),
+            |error| error.contains("not valid JSON"),
+        ),
+        (
+            "JSON that is not an object",
+            Message::text(r#"["fromClient"]"#),
+            |error| error.contains("got an array"),
+        ),
+        (
+            "an object without \"event\"",
+            Message::text(r#"{"data": 1}"#),
+            |error| error.contains(r#"no "event" field"#),
+        ),
+        (
+            "an \"event\" that is not a string",
+            Message::text(r#"{"event": 42}"#),
+            |error| error.contains("must be a string, got a number"),
+        ),
+        (
+            "a binary frame",
+            Message::binary(vec![0u8, 159, 146, 150]),
+            |error| error.contains("binary frames are not accepted"),
+        ),
+        (
+            "an unknown event without data",
+            Message::text(r#"{"event":"fromServer"}"#),
+            |error| error.starts_with(r#"unknown event "fromServer""#),
+        ),
+        (
+            "an unknown event with data",
+            Message::text(r#"{"event":"chat","data":{"text":"hi"}}"#),
+            |error| error.starts_with(r#"unknown event "chat""#),
+        ),
+    ]
 }
 
 /// After an error, the same connection is still served: a `message` sent on
@@ -43,96 +78,23 @@ async fn assert_nothing_arrived(client: &mut Client) {
     assert!(matches!(next_frame(client).await, Message::Pong(_)));
 }
 
-/// Text that is not JSON is refused with an error that says so.
+/// Each kind of bad frame, on a connection of its own, is refused with an
+/// error that says what is wrong, and the connection is still served.
 #[tokio::test]
-async fn text_that_is_not_json_gets_an_error() {
+async fn each_bad_frame_gets_an_error_saying_what_is_wrong() {
+    // Arrange
     let addr = spawn_app().await;
-    let (mut client, id) = connect(addr).await;
 
-    let message = error_reply(&mut client, Message::text("hello, server")).await;
+    for (name, frame, says_what_is_wrong) in bad_frames() {
+        let (mut client, id) = connect(addr).await;
 
-    assert!(message.contains("not valid JSON"), "{message}");
-    assert_still_served(&mut client, &id).await;
-}
+        // Act
+        let message = error_reply(&mut client, frame).await;
 
-/// JSON that is not an object (here an array) is refused.
-#[tokio::test]
-async fn json_that_is_not_an_object_gets_an_error() {
-    let addr = spawn_app().await;
-    let (mut client, id) = connect(addr).await;
-
-    let message = error_reply(&mut client, Message::text(r#"["fromClient"]"#)).await;
-
-    assert!(message.contains("got an array"), "{message}");
-    assert_still_served(&mut client, &id).await;
-}
-
-/// An object without an `"event"` field is refused.
-#[tokio::test]
-async fn an_object_without_event_gets_an_error() {
-    let addr = spawn_app().await;
-    let (mut client, id) = connect(addr).await;
-
-    let message = error_reply(&mut client, Message::text(r#"{"data": 1}"#)).await;
-
-    assert!(message.contains(r#"no "event" field"#), "{message}");
-    assert_still_served(&mut client, &id).await;
-}
-
-/// An `"event"` that is not a string is refused.
-#[tokio::test]
-async fn an_event_that_is_not_a_string_gets_an_error() {
-    let addr = spawn_app().await;
-    let (mut client, id) = connect(addr).await;
-
-    let message = error_reply(&mut client, Message::text(r#"{"event": 42}"#)).await;
-
-    assert!(
-        message.contains("must be a string, got a number"),
-        "{message}"
-    );
-    assert_still_served(&mut client, &id).await;
-}
-
-/// A binary frame is refused: this protocol is JSON text only.
-#[tokio::test]
-async fn a_binary_frame_gets_an_error() {
-    let addr = spawn_app().await;
-    let (mut client, id) = connect(addr).await;
-
-    let message = error_reply(&mut client, Message::binary(vec![0u8, 159, 146, 150])).await;
-
-    assert!(
-        message.contains("binary frames are not accepted"),
-        "{message}"
-    );
-    assert_still_served(&mut client, &id).await;
-}
-
-/// A well-formed envelope with an event this step does not know is refused,
-/// naming the event; `data` may be present or left out. (`fromServer` is the
-/// server's event: a client sending it is as unknown as any other name.)
-#[tokio::test]
-async fn an_unknown_event_gets_an_error_naming_it() {
-    let addr = spawn_app().await;
-    let (mut client, id) = connect(addr).await;
-
-    let without_data = error_reply(&mut client, Message::text(r#"{"event":"fromServer"}"#)).await;
-    let with_data = error_reply(
-        &mut client,
-        Message::text(r#"{"event":"chat","data":{"text":"hi"}}"#),
-    )
-    .await;
-
-    assert!(
-        without_data.starts_with(r#"unknown event "fromServer""#),
-        "{without_data}"
-    );
-    assert!(
-        with_data.starts_with(r#"unknown event "chat""#),
-        "{with_data}"
-    );
-    assert_still_served(&mut client, &id).await;
+        // Assert
+        assert!(says_what_is_wrong(&message), "{name}: {message}");
+        assert_still_served(&mut client, &id).await;
+    }
 }
 
 /// The error goes to the client that sent the bad frame, not to anyone else:
@@ -161,22 +123,11 @@ async fn a_run_of_bad_frames_leaves_the_connection_working() {
     // Arrange
     let addr = spawn_app().await;
     let (mut client, id) = connect(addr).await;
-    let bad_frames = [
-        (Message::text("hello, server"), "not valid JSON"),
-        (Message::text("[1, 2]"), "got an array"),
-        (Message::text(r#"{"data": 1}"#), r#"no "event" field"#),
-        (Message::text(r#"{"event": 42}"#), "must be a string"),
-        (Message::binary(vec![1u8, 2, 3]), "binary frames"),
-        (
-            Message::text(r#"{"event":"hello"}"#),
-            r#"unknown event "hello""#,
-        ),
-    ];
 
     // Act + Assert: an error for each, in the order they were sent...
-    for (frame, expected) in bad_frames {
+    for (name, frame, says_what_is_wrong) in bad_frames() {
         let message = error_reply(&mut client, frame).await;
-        assert!(message.contains(expected), "{message}");
+        assert!(says_what_is_wrong(&message), "{name}: {message}");
     }
     // ...and the connection is still served.
     assert_still_served(&mut client, &id).await;

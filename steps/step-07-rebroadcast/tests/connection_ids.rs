@@ -6,8 +6,9 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{connect, spawn_app};
+use common::spawn_app;
 use futures::future::join_all;
+use testkit::connect;
 
 /// The protocol's promise about ids: at most 32 characters of `[A-Za-z0-9_-]`.
 fn is_well_formed(id: &str) -> bool {

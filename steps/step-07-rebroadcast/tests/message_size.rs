@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::{DEADLINE, connect, log_lines, next_frame, next_message, send_frame, spawn_app};
+use common::{next_message, spawn_app};
 use futures::SinkExt;
 use step_07_rebroadcast::MAX_MESSAGE_BYTES;
+use testkit::{DEADLINE, connect, log_lines, next_frame, send_frame};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{
     Message,

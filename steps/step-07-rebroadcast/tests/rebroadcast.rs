@@ -5,11 +5,9 @@
 
 mod common;
 
-use common::{
-    ChatMessage, Client, assert_nothing_arrives, connect, log_lines, next_message, send_message,
-    spawn_app,
-};
+use common::{ChatMessage, next_message, send_message, spawn_app};
 use futures::future::join;
+use testkit::{Client, assert_nothing_arrives, connect, log_lines};
 
 /// A sends one message: A and B each receive it once, with A's id as `from`,
 /// and then nothing more (see `common::QUIET_PERIOD`).

@@ -10,10 +10,11 @@ mod common;
 
 use std::{net::SocketAddr, time::Duration};
 
-use common::{Client, DEADLINE, chat_message, connect, log_lines, next_event, spawn_app};
-use futures::{SinkExt, Stream, StreamExt, future::join};
-use serde_json::{Value, json};
+use common::{chat_message, spawn_app};
+use futures::{SinkExt, StreamExt, future::join};
+use serde_json::json;
 use step_07_rebroadcast::hub::HUB_CAPACITY;
+use testkit::{Client, DEADLINE, connect, log_lines, next_event, read_greeting};
 use tokio::{net::TcpSocket, time::timeout};
 use tokio_tungstenite::{MaybeTlsStream, client_async, tungstenite::Message};
 
@@ -83,28 +84,9 @@ async fn connect_stalling_client(addr: SocketAddr) -> (Client, String) {
     .await
     .expect("the WebSocket handshake finishes in time")
     .expect("the server accepts the WebSocket upgrade");
-    let hello = next_event(&mut client).await;
-    let id = hello["data"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a connect event with an id: {hello}"))
-        .to_owned();
+    let id = read_greeting(&mut client).await;
     (client, id)
 }
-
-/// The next event from one half of a split client, within [`DEADLINE`].
-async fn next_event_from(reader: &mut (impl Stream<Item = WsResult> + Unpin)) -> Value {
-    let frame = timeout(DEADLINE, reader.next())
-        .await
-        .expect("the server sends a frame in time")
-        .expect("the connection is still open")
-        .expect("the frame is valid WebSocket");
-    match frame {
-        Message::Text(text) => serde_json::from_str(&text).expect("the server sends JSON"),
-        other => panic!("expected a text frame, got {other:?}"),
-    }
-}
-
-type WsResult = Result<Message, tokio_tungstenite::tungstenite::Error>;
 
 /// While one client reads nothing at all, another client sends 2,000
 /// messages of 8 KiB and gets every one of them back, in order, within a
@@ -134,7 +116,7 @@ async fn a_stalled_client_does_not_hold_up_or_bloat_the_others() {
     };
     let receiving = async {
         for expected in 0..MESSAGES {
-            let event = next_event_from(&mut reader).await;
+            let event = next_event(&mut reader).await;
             let message =
                 chat_message(&event).unwrap_or_else(|| panic!("expected a message: {event:.200}"));
             assert_eq!(message.from, active_id);

@@ -6,23 +6,9 @@
 
 mod common;
 
-use common::{
-    Client, assert_nothing_arrives, connect, next_event, next_message, send_frame, send_message,
-    spawn_app,
-};
+use common::{error_reply, next_message, send_message, spawn_app};
+use testkit::{assert_nothing_arrives, connect};
 use tokio_tungstenite::tungstenite::Message;
-
-/// Sends `frame` and returns the `message` of the `error` event that must
-/// come back.
-async fn error_reply(client: &mut Client, frame: &str) -> String {
-    send_frame(client, Message::text(frame)).await;
-    let reply = next_event(client).await;
-    assert_eq!(reply["event"], "error", "reply to {frame}: {reply}");
-    reply["data"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an error event carries a message: {reply}"))
-        .to_owned()
-}
 
 /// Each kind of wrong data is refused, and the error says what was wrong.
 #[tokio::test]
@@ -47,7 +33,7 @@ async fn a_message_that_is_not_text_gets_an_error() {
 
     for (frame, expected) in cases {
         // Act
-        let message = error_reply(&mut sender, frame).await;
+        let message = error_reply(&mut sender, Message::text(frame)).await;
 
         // Assert
         assert!(
@@ -68,8 +54,16 @@ async fn errors_go_to_the_sender_only_and_the_chat_goes_on() {
     let (mut bystander, _bystander_id) = connect(addr).await;
 
     // Act
-    error_reply(&mut sender, r#"{"event":"message","data":""}"#).await;
-    error_reply(&mut sender, r#"{"event":"message","data":7}"#).await;
+    error_reply(
+        &mut sender,
+        Message::text(r#"{"event":"message","data":""}"#),
+    )
+    .await;
+    error_reply(
+        &mut sender,
+        Message::text(r#"{"event":"message","data":7}"#),
+    )
+    .await;
 
     // Assert: silence for the bystander, then the chat works for both.
     assert_nothing_arrives(&mut bystander).await;

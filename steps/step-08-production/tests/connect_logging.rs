@@ -8,7 +8,8 @@
 
 mod common;
 
-use common::{connect, log_lines, next_frame, send_frame, spawn_app};
+use common::spawn_app;
+use testkit::{connect, log_lines, next_frame, send_frame};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Connecting is logged with the id the client was given.

@@ -7,8 +7,9 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{DEADLINE, connect, log_lines, send_frame, spawn_app_with, wait_for_live_connections};
+use common::{spawn_app_with, wait_for_live_connections};
 use step_08_production::{AppState, config::Config};
+use testkit::{DEADLINE, connect, log_lines, send_frame};
 use tokio::time::timeout;
 use tokio_tungstenite::{
     connect_async,

@@ -10,12 +10,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{
-    ChatMessage, Client, chat_message, connect, log_lines, next_frame, send_message,
-    spawn_app_with, wait_for_live_connections,
-};
+use common::{ChatMessage, chat_message, send_message, spawn_app_with, wait_for_live_connections};
 use serde_json::Value;
 use step_08_production::{AppState, config::Config};
+use testkit::{Client, connect, log_lines, next_frame};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Ping every 100 ms; a client silent for 200 ms after a ping is gone.

@@ -7,10 +7,10 @@
 mod common;
 
 use common::{
-    ChatMessage, assert_nothing_arrives, connect, log_lines, next_message, send_message, spawn_app,
-    spawn_app_with, wait_for_live_connections,
+    ChatMessage, next_message, send_message, spawn_app, spawn_app_with, wait_for_live_connections,
 };
 use step_08_production::AppState;
+use testkit::{assert_nothing_arrives, connect, log_lines};
 
 /// A client that connects after a message was sent does not get it (there is
 /// no history); the first message it gets is the next one.

@@ -9,8 +9,9 @@ mod common;
 use std::net::SocketAddr;
 
 use axum::http::{HeaderValue, StatusCode, header};
-use common::{DEADLINE, log_lines, next_event, spawn_app, spawn_app_with};
+use common::{spawn_app, spawn_app_with};
 use step_08_production::{AppState, config::Config};
+use testkit::{DEADLINE, log_lines, next_event};
 use tokio::time::timeout;
 use tokio_tungstenite::{
     connect_async,
@@ -127,7 +128,7 @@ async fn no_origin_is_accepted() {
     let addr = spawn_app().await;
 
     // Act
-    let (_client, id) = common::connect(addr).await;
+    let (_client, id) = testkit::connect(addr).await;
 
     // Assert
     assert!(!id.is_empty());

@@ -6,13 +6,11 @@
 
 mod common;
 
-use common::{
-    ChatMessage, DEADLINE, assert_nothing_arrives, chat_message, connect, log_lines, next_event,
-    next_message, send_message, spawn_app_with,
-};
+use common::{ChatMessage, chat_message, next_message, send_message, spawn_app_with};
 use futures::SinkExt;
 use serde_json::json;
 use step_08_production::{AppState, config::Config};
+use testkit::{DEADLINE, assert_nothing_arrives, connect, log_lines, next_event};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 

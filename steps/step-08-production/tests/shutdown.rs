@@ -12,9 +12,10 @@ mod common;
 
 use std::{process::Stdio, time::Duration};
 
-use common::{Client, DEADLINE, connect, next_frame, spawn_stoppable};
+use common::spawn_graceful;
 use futures::future::join_all;
 use step_08_production::{AppState, config::Config};
+use testkit::{Client, DEADLINE, connect, next_frame};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::Command,
@@ -45,23 +46,20 @@ async fn expect_going_away(mut client: Client) {
 #[tokio::test]
 async fn shutdown_sends_1001_to_every_client_and_the_server_finishes() {
     // Arrange
-    let server = spawn_stoppable(AppState::default()).await;
+    let mut server = spawn_graceful(AppState::default()).await;
+    let addr = server.addr();
     let mut clients = Vec::new();
     for _ in 0..3 {
-        clients.push(connect(server.addr).await.0);
+        clients.push(connect(addr).await.0);
     }
 
     // Act: what Ctrl-C does in `main`.
-    server.stop.send(()).expect("the server is running");
+    server.begin_shutdown();
 
     // Assert
     join_all(clients.into_iter().map(expect_going_away)).await;
-    timeout(DEADLINE, server.finished)
-        .await
-        .expect("the server finishes in time")
-        .expect("the server task did not panic")
-        .expect("the server ends without an error");
-    let late = timeout(DEADLINE, connect_async(format!("ws://{}/ws", server.addr)))
+    server.wait_until_finished(DEADLINE).await;
+    let late = timeout(DEADLINE, connect_async(format!("ws://{addr}/ws")))
         .await
         .expect("the attempt ends in time");
     assert!(late.is_err(), "a stopped server accepts no connections");
@@ -74,25 +72,21 @@ async fn shutdown_sends_1001_to_every_client_and_the_server_finishes() {
 #[tokio::test]
 async fn a_client_that_never_answers_cannot_hold_up_the_shutdown() {
     // Arrange: a short grace, one client that will never read again.
-    let server = spawn_stoppable(AppState::new(Config {
+    let mut server = spawn_graceful(AppState::new(Config {
         shutdown_grace: Duration::from_millis(300),
         ..Config::default()
     }))
     .await;
-    let (_frozen, _) = connect(server.addr).await;
-    let (answering, _) = connect(server.addr).await;
+    let (_frozen, _) = connect(server.addr()).await;
+    let (answering, _) = connect(server.addr()).await;
 
     // Act
-    server.stop.send(()).expect("the server is running");
+    server.begin_shutdown();
 
     // Assert: the answering client is told, and the server finishes well
     // within DEADLINE although `_frozen` never sends its close reply.
     expect_going_away(answering).await;
-    timeout(DEADLINE, server.finished)
-        .await
-        .expect("the server finishes in time despite the frozen client")
-        .expect("the server task did not panic")
-        .expect("the server ends without an error");
+    server.wait_until_finished(DEADLINE).await;
 }
 
 /// The real binary, started with `PORT=0` and sent SIGTERM: both clients get

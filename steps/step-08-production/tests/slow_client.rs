@@ -11,13 +11,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{
-    DEADLINE, chat_message, connect, connect_stalling_client, index_of, log_lines, next_frame,
-    spawn_app_with, text_of,
-};
-use futures::{SinkExt, Stream, StreamExt, future::join};
+use common::{chat_message, connect_stalling_client, index_of, spawn_app_with, text_of};
+use futures::{SinkExt, StreamExt, future::join};
 use serde_json::{Value, json};
 use step_08_production::{AppState, config::Config};
+use testkit::{DEADLINE, connect, log_lines, next_event, next_frame};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 
@@ -44,21 +42,6 @@ fn resident_kib() -> u64 {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("/proc/self/status has a VmRSS line in kB")
 }
-
-/// The next event from one half of a split client, within [`DEADLINE`].
-async fn next_event_from(reader: &mut (impl Stream<Item = WsResult> + Unpin)) -> Value {
-    let frame = timeout(DEADLINE, reader.next())
-        .await
-        .expect("the server sends a frame in time")
-        .expect("the connection is still open")
-        .expect("the frame is valid WebSocket");
-    match frame {
-        Message::Text(text) => serde_json::from_str(&text).expect("the server sends JSON"),
-        other => panic!("expected a text frame, got {other:?}"),
-    }
-}
-
-type WsResult = Result<Message, tokio_tungstenite::tungstenite::Error>;
 
 /// The limits for these tests: the default queue of 256 messages, no rate
 /// limit to speak of (one client sends 2,000 messages at once), and a write
@@ -102,7 +85,7 @@ async fn a_client_that_falls_behind_is_disconnected_and_does_not_hold_up_the_oth
     };
     let receiving = async {
         for expected in 0..MESSAGES {
-            let event = next_event_from(&mut reader).await;
+            let event = next_event(&mut reader).await;
             let message =
                 chat_message(&event).unwrap_or_else(|| panic!("expected a message: {event:.200}"));
             assert_eq!(message.from, active_id);

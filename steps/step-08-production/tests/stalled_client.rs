@@ -11,10 +11,11 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    connect, connect_stalling_client, index_of, log_lines, next_message, send_message,
-    spawn_app_with, text_of, wait_for_live_connections,
+    connect_stalling_client, index_of, next_message, send_message, spawn_app_with, text_of,
+    wait_for_live_connections,
 };
 use step_08_production::{AppState, config::Config};
+use testkit::{connect, log_lines};
 
 /// How long a write may wait for a client that does not read. Short, so the
 /// test is quick; the heartbeat is far away, so only the write timeout can

@@ -1,34 +1,20 @@
-//! Helpers shared by step 05's tests: start the app on a free port, connect a
-//! WebSocket client, and watch what the server logs.
+//! Helpers shared by step 05's tests: start the app on a free port, read its
+//! ticks, count its live connections, and read the `error` the server
+//! answers a bad frame with.
 //!
-//! Every wait has a deadline ([`DEADLINE`]), so a bug fails the test quickly
-//! instead of hanging it.
+//! The plumbing no lesson is about — a deadline on every wait, the WebSocket
+//! client (`connect`, `send_frame`, `next_event`), the server's log lines
+//! (`log_lines`) — comes from the `testkit` crate, shared by every step.
 
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
-use std::{net::SocketAddr, sync::OnceLock, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
-use futures::{SinkExt, StreamExt};
-use serde_json::Value;
 use step_05_server_ticks::{AppState, app, public_folder};
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::broadcast,
-    time::timeout,
-};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
-use tracing::{
-    Event, Level, Subscriber,
-    field::{Field, Visit},
-};
-use tracing_subscriber::{Layer, layer::Context, prelude::*};
-
-/// How long any single step of a test may take before it counts as a failure.
-pub const DEADLINE: Duration = Duration::from_secs(5);
-
-/// A test's end of a WebSocket connection.
-pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use testkit::{Client, DEADLINE, next_event, next_frame, send_frame};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
 
 /// Starts the app with a tick interval of an hour, for tests that are not
 /// about ticks: no `fromServer` can arrive in the middle of them.
@@ -41,58 +27,7 @@ pub async fn spawn_app() -> SocketAddr {
 ///
 /// The server runs on the test's own runtime, so it stops when the test ends.
 pub async fn spawn_app_with(state: AppState) -> SocketAddr {
-    // Capture logs before the server can write any.
-    log_lines();
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a free port on loopback");
-    let addr = listener
-        .local_addr()
-        .expect("a bound listener has an address");
-    tokio::spawn(async move { axum::serve(listener, app(public_folder(), state)).await });
-    addr
-}
-
-/// Connects to `/ws` and reads the server's greeting; returns the client and
-/// the id the server gave it.
-pub async fn connect(addr: SocketAddr) -> (Client, String) {
-    let (mut client, _response) = timeout(DEADLINE, connect_async(format!("ws://{addr}/ws")))
-        .await
-        .expect("the WebSocket handshake finishes in time")
-        .expect("the server accepts the WebSocket upgrade");
-    let hello = next_event(&mut client).await;
-    assert_eq!(hello["event"], "connect", "first frame: {hello}");
-    let id = hello["data"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("the connect event carries a string id: {hello}"))
-        .to_owned();
-    (client, id)
-}
-
-/// Sends one frame to the server, within [`DEADLINE`].
-pub async fn send_frame(client: &mut Client, frame: Message) {
-    timeout(DEADLINE, client.send(frame))
-        .await
-        .expect("the frame is sent in time")
-        .expect("the connection is open");
-}
-
-/// The next frame the server sends, whatever its kind.
-pub async fn next_frame(client: &mut Client) -> Message {
-    timeout(DEADLINE, client.next())
-        .await
-        .expect("the server sends a frame in time")
-        .expect("the connection is still open")
-        .expect("the frame is valid WebSocket")
-}
-
-/// The next frame, which must be a text frame holding JSON.
-pub async fn next_event(client: &mut Client) -> Value {
-    match next_frame(client).await {
-        Message::Text(text) => serde_json::from_str(&text)
-            .unwrap_or_else(|error| panic!("the server sent JSON ({error}): {text}")),
-        other => panic!("expected a text frame, got {other:?}"),
-    }
+    testkit::serve(app(public_folder(), state)).await
 }
 
 /// The next frame, which must be a tick: exactly `{"event":"fromServer"}`.
@@ -102,7 +37,6 @@ pub async fn next_tick(client: &mut Client) {
         other => panic!("expected a fromServer tick, got {other:?}"),
     }
 }
-
 /// Waits, up to [`DEADLINE`], until exactly `expected` connections are live
 /// on the server of `state`, i.e. that many connection handlers (each with
 /// its ticker) are still running.
@@ -120,82 +54,15 @@ pub async fn wait_for_live_connections(state: &AppState, expected: usize) {
     );
 }
 
-/// The messages of the server's log lines, as a learner would read them in
-/// the terminal (`a user connected 1-3f9a0c1d2e4b5a`).
-///
-/// Subscribe *before* doing what should be logged, then [`LogLines::wait_for`]
-/// the line. Connection ids are unique, so tests running in parallel in one
-/// process never mistake each other's lines.
-pub struct LogLines(broadcast::Receiver<String>);
-
-/// Starts listening to the server's log.
-pub fn log_lines() -> LogLines {
-    LogLines(log_sender().subscribe())
-}
-
-impl LogLines {
-    /// Waits, up to [`DEADLINE`], until the server logs exactly `expected`.
-    pub async fn wait_for(&mut self, expected: &str) {
-        let found = timeout(DEADLINE, async {
-            loop {
-                match self.0.recv().await {
-                    Ok(line) if line == expected => return,
-                    Ok(_) => {}
-                    // Lines were dropped because this reader fell behind: the
-                    // one we want may be among them, and then the deadline
-                    // fails the test, with the message below.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
-                }
-            }
-        })
-        .await;
-        assert!(
-            found.is_ok(),
-            "the server did not log {expected:?} within {DEADLINE:?}"
-        );
-    }
-}
-
-/// The one log capture of this test binary, installed on first use.
-///
-/// A test binary has one global `tracing` subscriber; ours forwards the
-/// message of every `info!` (and louder) event into a broadcast channel that
-/// any number of tests can read.
-fn log_sender() -> &'static broadcast::Sender<String> {
-    static SENDER: OnceLock<broadcast::Sender<String>> = OnceLock::new();
-    SENDER.get_or_init(|| {
-        let (sender, _) = broadcast::channel(4096);
-        tracing_subscriber::registry()
-            .with(ForwardMessages(sender.clone()))
-            .try_init()
-            .expect("no other tracing subscriber is installed in this test binary");
-        sender
-    })
-}
-
-/// A `tracing` layer that sends each event's formatted message into a channel.
-struct ForwardMessages(broadcast::Sender<String>);
-
-impl<S: Subscriber> Layer<S> for ForwardMessages {
-    fn on_event(&self, event: &Event<'_>, _context: Context<'_, S>) {
-        if *event.metadata().level() > Level::INFO {
-            return; // debug and trace: the request traces of TraceLayer
-        }
-        let mut message = MessageText(String::new());
-        event.record(&mut message);
-        // No receivers yet is fine: nobody is waiting for this line.
-        let _ = self.0.send(message.0);
-    }
-}
-
-/// Picks the `message` field (the text of `info!("...")`) out of an event.
-struct MessageText(String);
-
-impl Visit for MessageText {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
-        }
-    }
+/// Sends `frame`, and returns the `message` of the `error` event that must
+/// come back.
+pub async fn error_reply(client: &mut Client, frame: Message) -> String {
+    let sent = format!("{frame:?}");
+    send_frame(client, frame).await;
+    let reply = next_event(client).await;
+    assert_eq!(reply["event"], "error", "reply to {sent}: {reply}");
+    reply["data"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an error event carries a message: {reply}"))
+        .to_owned()
 }
