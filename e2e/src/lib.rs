@@ -8,16 +8,16 @@
 //! waits for what it expects with [`Browser::wait_for_text`] and friends.
 //!
 //! # Layout
-//! - `lib.rs` (this file): starting chromedriver and Chromium, the
-//!   [`Browser`] a check drives, and [`serve`] for an app that runs until the
-//!   check ends.
-//! - [`server`]: [`StoppableServer`], an app a check can stop completely and
-//!   start again on the same port (step 07's reconnect check), and
-//!   [`GracefulServer`], an app that shuts itself down through its own
-//!   graceful-shutdown code when the check says so (step 08).
+//! - `lib.rs` (this file): starting chromedriver and Chromium, and the
+//!   [`Browser`] a check drives.
 //! - [`chat`]: typing into and reading the chat page of steps 07 and 08.
-//! - [`logs`]: [`log_lines`], the server's own log lines, for checks that
-//!   compare what the page shows with what the server saw.
+//! - From the `testkit` crate, the plumbing the steps' own tests share, not
+//!   about browsers: [`serve`] for an app that runs until the check ends;
+//!   [`KillableServer`], an app a check can stop completely and start again
+//!   on the same port (step 07's reconnect check); [`GracefulServer`], an app
+//!   that shuts itself down through its own graceful-shutdown code when the
+//!   check says so (step 08); and [`log_lines`], the server's own log lines,
+//!   for checks that compare what the page shows with what the server saw.
 //!
 //! Run them with `cargo test -p e2e`. They need Debian's `chromium` and
 //! `chromium-driver` packages; without them each check prints one `SKIP:` line
@@ -49,15 +49,11 @@
 //! machine without a browser does.
 
 pub mod chat;
-pub mod logs;
-pub mod server;
 
-pub use logs::{LogLines, log_lines};
-pub use server::{GracefulServer, StopSignal, StoppableServer};
+pub use testkit::{GracefulServer, KillableServer, LogLines, StopSignal, serve};
 
 use std::{
     io::Write,
-    net::SocketAddr,
     path::{Path, PathBuf},
     process::Stdio,
     sync::{
@@ -67,12 +63,10 @@ use std::{
     time::Duration,
 };
 
-use axum::Router;
 use fantoccini::{Client, ClientBuilder, Locator, wd::Capabilities};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    net::TcpListener,
     process::{Child, ChildStdout, Command},
     time::{Instant, timeout},
 };
@@ -109,17 +103,12 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--window-size=1024,768",
 ];
 
-/// Starts `app` on `127.0.0.1:0` in this test's runtime and returns the
-/// address it got, e.g. to open `http://{addr}/` in the browser.
-pub async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a free port on 127.0.0.1");
-    let addr = listener
-        .local_addr()
-        .expect("a bound socket has an address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+/// Starts listening to the server's log (see [`LogLines`]), waiting up to
+/// [`WAIT`] for each line, as for anything on the page: a line the server
+/// logs after a click or a closed window waits behind the browser, and CI
+/// machines are busy.
+pub fn log_lines() -> LogLines {
+    testkit::log_lines().within(WAIT)
 }
 
 /// Starts chromedriver and one headless Chromium session for the calling test.

@@ -11,7 +11,7 @@
 //! `notes/07-rebroadcast.md`.
 
 use e2e::{
-    StoppableServer,
+    KillableServer,
     chat::{self, say, send},
 };
 use serde_json::{Value, json};
@@ -137,7 +137,7 @@ async fn after_a_server_restart_both_pages_reconnect_and_chat_again() {
         return;
     };
     let bob = alice.new_session().await;
-    let server = StoppableServer::start(app(public_folder(), AppState::new())).await;
+    let server = KillableServer::start(app(public_folder(), AppState::new())).await;
     let addr = server.addr();
     let alice_old_id = chat::open(&alice, addr, TITLE).await;
     let bob_old_id = chat::open(&bob, addr, TITLE).await;
@@ -153,7 +153,7 @@ async fn after_a_server_restart_both_pages_reconnect_and_chat_again() {
 
     // Act: a new server process, as after `cargo run` again: same port,
     // fresh state.
-    let server = StoppableServer::start_on(addr, app(public_folder(), AppState::new())).await;
+    let server = KillableServer::start_on(addr, app(public_folder(), AppState::new())).await;
 
     // Assert: both pages reconnect by themselves (nobody reloads them), as
     // new connections with new ids, and the chat works again, both ways.

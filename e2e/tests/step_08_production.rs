@@ -65,7 +65,7 @@ async fn two_windows_chat_through_the_origin_check() {
     say(&bob, &bob_id, "It let my page in too", &windows).await;
     alice.close().await;
     bob.close().await;
-    server.shut_down().await;
+    server.shut_down(WAIT).await;
 }
 
 /// The server's real graceful shutdown (what Ctrl-C triggers in `main`)
@@ -87,7 +87,7 @@ async fn shutdown_shows_its_reason_and_the_pages_reconnect_when_the_server_is_ba
 
     // Act: resolve the stop future `serve` was given, and wait until `serve`
     // has returned: every socket got its close frame, the port is closed.
-    server.shut_down().await;
+    server.shut_down(WAIT).await;
 
     // Assert: both pages show the server's reason. While the server is down
     // the page keeps it in view (beside "reconnecting in N s"), so this
@@ -117,7 +117,7 @@ async fn shutdown_shows_its_reason_and_the_pages_reconnect_when_the_server_is_ba
     .await;
     alice.close().await;
     bob.close().await;
-    server.shut_down().await;
+    server.shut_down(WAIT).await;
 }
 
 /// A page from another origin (step 03's page, served on another port)
@@ -157,7 +157,7 @@ async fn a_page_from_another_origin_cannot_open_a_websocket() {
     ))
     .await;
     browser.close().await;
-    server.shut_down().await;
+    server.shut_down(WAIT).await;
 }
 
 /// Step 08 as `main` serves it, with the default limits, until `stop`.
