@@ -24,6 +24,12 @@ socket.on("connect", () => {
   stopCountdown();
   lastReason = "";
   showStatus("connected", `connected as ${socket.id}`);
+  // socket.js has just sent what was typed while disconnected: it is no
+  // longer waiting, and the server's echo will show it as a message.
+  for (const waiting of messages.querySelectorAll("li.waiting")) {
+    waiting.remove();
+  }
+  explainNewId(socket.id);
 });
 
 // Why the last connection ended, in the server's words when it gave any:
@@ -69,7 +75,11 @@ form.addEventListener("submit", (event) => {
     return;
   }
   // Before the first connect (or while reconnecting) socket.js queues this
-  // and sends it as soon as it is connected.
+  // and sends it as soon as it is connected. Until then the page shows it
+  // as waiting, so that it does not seem to vanish.
+  if (!socket.connected) {
+    addItem("waiting", "waiting to send", text);
+  }
   socket.emit("message", text);
   input.value = "";
   input.focus();
@@ -79,11 +89,25 @@ form.addEventListener("submit", (event) => {
 // what the server says was said, in the order everyone else sees it.
 socket.on("message", ({ from, text }) => {
   const item = addItem("message", from, text);
-  // A reconnect gives a new id, so older messages of ours are not marked.
+  // Ours if it carries this connection's id. After a reconnect (a new id)
+  // the messages marked earlier stay marked: explainNewId says why.
   if (from === socket.id) {
     item.classList.add("mine");
   }
 });
+
+// Every connection gets a new id, and a restarted server numbers them
+// from 1 again, so the messages marked "you" above a reconnect were sent
+// under an earlier id. Say so where it happens, rather than let "you" and
+// "connected as <id>" disagree without a word.
+let previousId = null;
+
+function explainNewId(id) {
+  if (previousId !== null && previousId !== id && messages.querySelector("li.mine")) {
+    addItem("notice", "reconnected", `as ${id}: the messages marked you above were sent as ${previousId}`);
+  }
+  previousId = id;
+}
 
 // The server explains what it refused (or that we are sending too fast).
 socket.on("error", ({ message }) => {

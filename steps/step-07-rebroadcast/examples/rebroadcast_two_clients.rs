@@ -6,7 +6,7 @@
 //! one thing, Bob sends a message that is not text, and both hang up. Every
 //! frame is printed: `->` sent, `<-` received. See `notes/07-rebroadcast.md`.
 
-use std::time::Duration;
+use std::{io::Write, time::Duration};
 
 use futures::{SinkExt, StreamExt};
 use tokio::{net::TcpStream, time::timeout};
@@ -21,56 +21,71 @@ const PATIENCE: Duration = Duration::from_secs(5);
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
-    let url = format!("ws://127.0.0.1:{port}/ws");
+    run(&format!("ws://127.0.0.1:{port}/ws"), &mut std::io::stdout()).await
+}
 
-    let mut alice = join("alice", &url).await?;
-    let mut bob = join("bob", &url).await?;
+/// The whole session against the server at `url`, printed to `out`.
+pub async fn run(url: &str, out: &mut impl Write) -> Result<(), Failure> {
+    let mut alice = join("alice", url, out).await?;
+    let mut bob = join("bob", url, out).await?;
 
     say(
         "alice",
         &mut alice,
         r#"{"event":"message","data":"hello from alice"}"#,
+        out,
     )
     .await?;
-    hear("alice", &mut alice).await?;
-    hear("bob", &mut bob).await?;
+    hear("alice", &mut alice, out).await?;
+    hear("bob", &mut bob, out).await?;
 
-    say("bob", &mut bob, r#"{"event":"message","data":"hi alice!"}"#).await?;
-    hear("alice", &mut alice).await?;
-    hear("bob", &mut bob).await?;
+    say(
+        "bob",
+        &mut bob,
+        r#"{"event":"message","data":"hi alice!"}"#,
+        out,
+    )
+    .await?;
+    hear("alice", &mut alice, out).await?;
+    hear("bob", &mut bob, out).await?;
 
-    say("bob", &mut bob, r#"{"event":"message","data":42}"#).await?;
-    hear("bob", &mut bob).await?;
+    say("bob", &mut bob, r#"{"event":"message","data":42}"#, out).await?;
+    hear("bob", &mut bob, out).await?;
 
     for (name, mut client) in [("alice", alice), ("bob", bob)] {
         timeout(PATIENCE, client.close(None)).await??;
-        println!("{name} closed the connection");
+        writeln!(out, "{name} closed the connection")?;
     }
     Ok(())
 }
 
 /// Connects and prints the server's greeting.
-async fn join(name: &str, url: &str) -> Result<Client, Failure> {
+async fn join(name: &str, url: &str, out: &mut impl Write) -> Result<Client, Failure> {
     let (mut client, _response) = timeout(PATIENCE, connect_async(url)).await.map_err(|_| {
         format!("no answer from {url} within {PATIENCE:?}: is the server running?")
     })??;
-    println!("{name} connected to {url}");
-    hear(name, &mut client).await?;
+    writeln!(out, "{name} connected to {url}")?;
+    hear(name, &mut client, out).await?;
     Ok(client)
 }
 
 /// Sends one text frame and prints it.
-async fn say(name: &str, client: &mut Client, frame: &str) -> Result<(), Failure> {
-    println!("{name} -> {frame}");
+async fn say(
+    name: &str,
+    client: &mut Client,
+    frame: &str,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    writeln!(out, "{name} -> {frame}")?;
     timeout(PATIENCE, client.send(Message::text(frame))).await??;
     Ok(())
 }
 
 /// Waits for one frame and prints it.
-async fn hear(name: &str, client: &mut Client) -> Result<(), Failure> {
+async fn hear(name: &str, client: &mut Client, out: &mut impl Write) -> Result<(), Failure> {
     let frame = timeout(PATIENCE, client.next())
         .await?
         .ok_or("the server closed the connection")??;
-    println!("{name} <- {frame}");
+    writeln!(out, "{name} <- {frame}")?;
     Ok(())
 }
