@@ -30,6 +30,11 @@
 #     (bare: `bare-server`, the least a server can do per delivery, a
 #     measuring stick for the machine; see bench/src/bare_server.rs. It has a
 #     thread per connection, so it skips the idle scenario.)
+#   BENCH_BASELINES="before=/tmp/step-08-before"   also run these binaries of an older
+#     step 08 (space-separated NAME=PATH, NAME without spaces), each with step 08's settings,
+#     interleaved with the servers above: a before/after comparison of a change in one run.
+#     Build a "before" first, e.g. `git worktree add /tmp/before <commit>`, then
+#     `cargo build --release -p step-08-production` in /tmp/before, and copy its binary.
 #   BENCH_OUT=bench/results     where runs/, results.md and chart.svg go
 #   BENCH_FAIL_ON_LOSS=1        fail if any run lost a delivery (CI's smoke run sets it)
 # A quick look: BENCH_SECONDS=2 BENCH_WARMUP=1 BENCH_ROUNDS=1 BENCH_IDLE_CLIENTS=2000 bench/compare.sh
@@ -85,6 +90,7 @@ fi
 # --- build ----------------------------------------------------------------
 declare -A step_package=([step-07]=step-07-rebroadcast [step-08]=step-08-production)
 declare -A server_title=([node]="Node socket.io" [step-07]="step 07" [step-08]="step 08" [bare]="bare threads")
+declare -A baseline_binary=()
 servers=()
 build_args=(-p bench)
 for server in $BENCH_SERVERS; do
@@ -106,6 +112,16 @@ for server in $BENCH_SERVERS; do
             exit 2
             ;;
     esac
+done
+for entry in ${BENCH_BASELINES:-}; do
+    name=${entry%%=*} binary=${entry#*=}
+    if [[ "$name" == "$entry" || ! -x "$binary" ]]; then
+        echo "BENCH_BASELINES: '$entry' is not NAME=PATH with an executable at PATH" >&2
+        exit 2
+    fi
+    servers+=("baseline-$name")
+    server_title[baseline-$name]=$name
+    baseline_binary[baseline-$name]=$binary
 done
 if (( ${#servers[@]} == 0 )); then
     echo "no server to measure" >&2
@@ -135,13 +151,14 @@ start_server() {
         bare)
             PORT=0 "$target_dir/release/bare-server" >"$log" 2>&1 &
             ;;
-        step-07 | step-08)
+        step-07 | step-08 | baseline-*)
+            local binary=${baseline_binary[$name]:-$target_dir/release/${step_package[$name]:-}}
             # The bench measures fan-out, not step 08's protective limits:
             # raise them far above what the scenarios need. (Flat out, a
             # receiver the scheduler runs late can fall more than the default
             # 256 messages behind, and step 08 would rightly cut it off.)
             PORT=0 NO_COLOR=1 MAX_CONNECTIONS=100000 MAX_MESSAGES_PER_SECOND=1000000 QUEUE_CAPACITY=4096 \
-                "$target_dir/release/${step_package[$name]}" >"$log" 2>&1 &
+                "$binary" >"$log" 2>&1 &
             ;;
     esac
     server_pid=$!
