@@ -7,6 +7,7 @@ const socket = io();
 
 const statusLine = document.getElementById("status");
 const events = document.getElementById("events");
+const summary = document.getElementById("summary");
 
 // The state goes in data-state (for styles and browser tests) and in words in
 // the text. textContent, never HTML: the id comes from the network, and text
@@ -19,20 +20,55 @@ function showStatus(state, text) {
 socket.on("connect", () => {
   stopCountdown();
   showStatus("connected", `connected as ${socket.id}`);
+  // A new connection has a new ticker, one interval from now: measure its
+  // first tick from here.
+  lastTickAt = performance.now();
+  sinceWhat = "since connect";
 });
 
 socket.on("disconnect", () => {
   showStatus("disconnected", "disconnected");
 });
 
-// The lesson's code, as it was: the server's ticker sends "fromServer" with
-// no data, and each one becomes a line. (The lesson appends to the body; we
-// append to #events, so the lines stay below the status.)
+// The lesson's code, with a number, a time and a measurement: the server's
+// ticker sends "fromServer" with no data, and each one becomes a line. (The
+// lesson appends to the body; we append to #events, a box of its own, so the
+// status stays in view.) The page cannot know TICK_MS; it measures instead.
+let ticks = 0;
+let lastTickAt = performance.now();
+let sinceWhat = "since connect";
+
 socket.on("fromServer", () => {
+  ticks += 1;
+  const now = performance.now();
+  const interval = Math.round(now - lastTickAt);
   const div = document.createElement("div");
-  div.textContent = "New Event from server";
+  div.append(
+    part("count", `#${ticks}`),
+    part("time", new Date().toISOString().slice(11, 23)),
+    part("text", "New Event from server"),
+    part("interval", `+${interval} ms ${sinceWhat}`),
+  );
+  // Follow the newest line, unless the reader has scrolled up to look at
+  // older ones.
+  const following = events.scrollTop + events.clientHeight >= events.scrollHeight - 4;
   events.appendChild(div);
+  if (following) {
+    events.scrollTop = events.scrollHeight;
+  }
+  summary.textContent = `${ticks} ticks; the last came ${interval} ms ${sinceWhat}`;
+  lastTickAt = now;
+  sinceWhat = "after the last";
 });
+
+// A <span class="name"> holding `text`, set with textContent like all text
+// on this page.
+function part(name, text) {
+  const span = document.createElement("span");
+  span.className = name;
+  span.textContent = text;
+  return span;
+}
 
 // socket.js tells us when it will try again; count down to that moment.
 let countdown = null;
