@@ -51,10 +51,12 @@ async fn the_example_prints_the_notes_transcript() {
 fn block_after(note: &str, marker: &str) -> String {
     let after = note
         .lines()
-        .skip_while(|line| !line.starts_with(marker))
-        .skip_while(|line| !line.starts_with("```"))
+        .skip_while(|line| !line.trim_start().starts_with(marker))
+        .skip_while(|line| !line.trim_start().starts_with("```"))
         .skip(1);
-    let block: Vec<&str> = after.take_while(|line| !line.starts_with("```")).collect();
+    let block: Vec<&str> = after
+        .take_while(|line| !line.trim_start().starts_with("```"))
+        .collect();
     assert!(!block.is_empty(), "no block after {marker:?} in the note");
     block.join("\n")
 }
