@@ -16,8 +16,22 @@ pub enum StartupError {
         value: String,
         expected: &'static str,
     },
+    /// An environment variable is a number, but outside the range the
+    /// server can work with (see [`bounded_from_env`](crate::bounded_from_env)).
+    /// `min` and `max` are already written out, so this type need not be
+    /// generic over the setting's number type.
+    OutOfRange {
+        name: &'static str,
+        value: String,
+        min: String,
+        max: String,
+        /// What the number counts, e.g. `"connections"` or `"milliseconds"`.
+        unit: &'static str,
+    },
     /// Another program (often another step) is already listening on the port.
-    PortInUse { port: u16 },
+    /// `package` is the step's package name, so the sentence can show a
+    /// command that works when pasted as it is.
+    PortInUse { port: u16, package: &'static str },
     /// The static files this step serves are not where we expected them.
     MissingFolder { path: PathBuf },
     /// Anything else the operating system refused.
@@ -32,10 +46,20 @@ impl fmt::Display for StartupError {
                 value,
                 expected,
             } => write!(f, "{name}={value:?} is not valid: expected {expected}"),
-            StartupError::PortInUse { port } => write!(
+            StartupError::OutOfRange {
+                name,
+                value,
+                min,
+                max,
+                unit,
+            } => write!(
+                f,
+                "{name}={value} is out of range: expected {min} to {max} {unit}"
+            ),
+            StartupError::PortInUse { port, package } => write!(
                 f,
                 "port {port} is already in use (is another step still running?); \
-                 stop it, or choose another port, for example PORT={} cargo run -p <step>",
+                 stop it, or choose another port, for example PORT={} cargo run -p {package}",
                 port.wrapping_add(1)
             ),
             StartupError::MissingFolder { path } => write!(
@@ -67,12 +91,17 @@ impl From<io::Error> for StartupError {
 mod tests {
     use super::*;
 
-    /// A busy port's sentence names the port and shows `PORT=` with the next
-    /// port as an example of how to choose another.
+    /// A busy port's sentence names the port and ends with a command that
+    /// works when pasted as it is: `PORT=` with the next port, and the
+    /// step's real package name (a placeholder such as `<step>` would be
+    /// read by the shell as a redirection from a file named `step`).
     #[test]
-    fn port_in_use_names_the_port_and_how_to_choose_another() {
+    fn port_in_use_names_the_port_and_a_command_that_works_as_it_is() {
         // Arrange
-        let error = StartupError::PortInUse { port: 3000 };
+        let error = StartupError::PortInUse {
+            port: 3000,
+            package: "step-03-static-server",
+        };
 
         // Act
         let sentence = error.to_string();
@@ -83,8 +112,32 @@ mod tests {
             "{sentence}"
         );
         assert!(
-            sentence.contains("PORT=3001 cargo run -p <step>"),
+            sentence.ends_with("for example PORT=3001 cargo run -p step-03-static-server"),
             "{sentence}"
+        );
+        assert!(!sentence.contains(['<', '>']), "{sentence}");
+    }
+
+    /// An out-of-range setting's sentence names the variable, the value,
+    /// and the allowed range with its unit.
+    #[test]
+    fn out_of_range_names_the_variable_the_value_and_the_range() {
+        // Arrange
+        let error = StartupError::OutOfRange {
+            name: "QUEUE_CAPACITY",
+            value: "4611686018427387904".into(),
+            min: "1".into(),
+            max: "1000000".into(),
+            unit: "messages",
+        };
+
+        // Act
+        let sentence = error.to_string();
+
+        // Assert
+        assert_eq!(
+            sentence,
+            "QUEUE_CAPACITY=4611686018427387904 is out of range: expected 1 to 1000000 messages"
         );
     }
 
@@ -93,7 +146,10 @@ mod tests {
     #[test]
     fn debug_is_the_friendly_sentence() {
         // Arrange
-        let error = StartupError::PortInUse { port: 8080 };
+        let error = StartupError::PortInUse {
+            port: 8080,
+            package: "step-08-production",
+        };
 
         // Act + Assert
         assert_eq!(format!("{error:?}"), error.to_string());

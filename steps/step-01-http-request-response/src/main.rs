@@ -12,7 +12,9 @@ use support::StartupError;
 #[tokio::main]
 async fn main() -> Result<(), StartupError> {
     support::init_tracing();
-    let listener = support::bind_from_env().await?;
+    // The package name is for the busy-port sentence: it ends with the exact
+    // `cargo run -p ...` command that starts this step on another port.
+    let listener = support::bind_from_env(env!("CARGO_PKG_NAME")).await?;
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
 

@@ -9,7 +9,7 @@ async fn main() -> Result<(), StartupError> {
     support::init_tracing();
     let folder = support::require_folder(public_folder())?;
     let state = AppState::new();
-    let listener = support::bind_from_env().await?;
+    let listener = support::bind_from_env(env!("CARGO_PKG_NAME")).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
 
     axum::serve(listener, app(folder, state))

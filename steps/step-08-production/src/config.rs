@@ -4,11 +4,66 @@
 //! `main` calls [`Config::from_env`] and logs [`Config::summary`], so the
 //! terminal shows exactly which limits are in force; tests build a `Config`
 //! directly (often with a heartbeat of a few milliseconds). See
-//! `notes/08-production.md` for why each limit exists.
+//! `notes/08-production.md` for why each limit exists, and [`allowed`] for
+//! the range each number must lie in, and why.
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use support::{StartupError, config_from_env};
+use support::{StartupError, check_range, config_from_env};
+
+/// The values each numeric setting may take, checked by [`Config::from_env`]
+/// before the port is bound. A number outside its range is refused with a
+/// sentence naming the variable, the value and the range.
+///
+/// Each upper end is where something real stops working, or where a larger
+/// number can only be a mistake; each reason is at its constant. Without
+/// them, `MAX_CONNECTIONS=18446744073709551615` started the server, printed
+/// "listening on ...", and then panicked.
+pub mod allowed {
+    use std::ops::RangeInclusive;
+
+    use tokio::sync::Semaphore;
+
+    /// A day in milliseconds: the longest duration any setting may ask for.
+    ///
+    /// A heartbeat less often than daily notices nothing, and a shutdown that
+    /// waits longer than a day is a hung one, so a larger number is a
+    /// mistake. It also keeps every `Instant::now() + d` the server computes
+    /// far from the end of what a clock can represent (where that end lies
+    /// differs per platform): an overflow there would panic in a connection.
+    pub const ONE_DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+    /// `MAX_CONNECTIONS`: at least 1 (0 would refuse everyone), at most
+    /// Tokio's `Semaphore::MAX_PERMITS` (2^61 - 1 on 64-bit machines): the
+    /// connection slots are a semaphore's permits, and `Semaphore::new`
+    /// panics above that. The operating system's limit on open files is far
+    /// lower and stops connections first; this bound only keeps the number
+    /// from panicking.
+    pub const MAX_CONNECTIONS: RangeInclusive<usize> = 1..=Semaphore::MAX_PERMITS;
+
+    /// `MAX_MESSAGES_PER_SECOND`: at least 1 (0 would drop every message), at
+    /// most a million — one a microsecond, already no limit at all for one
+    /// client of a server that delivers a few million frames a second in
+    /// total (`bench/compare.sh` sets exactly this to switch the limit off).
+    /// A larger number changes nothing, so it is refused as a mistake.
+    pub const MAX_MESSAGES_PER_SECOND: RangeInclusive<u32> = 1..=1_000_000;
+
+    /// `QUEUE_CAPACITY`: at least 1 (Tokio's broadcast channel panics on 0),
+    /// at most a million. The channel allocates its whole ring when the
+    /// server starts, rounded up to a power of two — 2^20 slots at a
+    /// million, tens of megabytes — and it panics above `usize::MAX / 2`,
+    /// or fails to allocate well before that.
+    pub const QUEUE_CAPACITY: RangeInclusive<usize> = 1..=1_000_000;
+
+    /// `HEARTBEAT_INTERVAL_MS` and `HEARTBEAT_TIMEOUT_MS`: at least 1 ms (a
+    /// zero interval would ping nonstop, a zero timeout drop every client at
+    /// its first ping), at most [`ONE_DAY_MS`].
+    pub const HEARTBEAT_MS: RangeInclusive<u64> = 1..=ONE_DAY_MS;
+
+    /// `SHUTDOWN_GRACE_MS`: 0 is allowed (exit at once, without waiting for
+    /// clients to be told), at most [`ONE_DAY_MS`].
+    pub const SHUTDOWN_GRACE_MS: RangeInclusive<u64> = 0..=ONE_DAY_MS;
+}
 
 /// Every setting of step 08. `Config::default()` is what `cargo run` uses
 /// when no variable is set.
@@ -58,7 +113,8 @@ impl Default for Config {
 
 impl Config {
     /// Reads every setting from the environment; an unset variable keeps its
-    /// default, a set but unreadable one is a [`StartupError`] naming it.
+    /// default, a set but unreadable one, or a number outside its range in
+    /// [`allowed`], is a [`StartupError`] naming it.
     pub fn from_env() -> Result<Config, StartupError> {
         let default = Config::default();
         let config = Config {
@@ -95,28 +151,50 @@ impl Config {
         config.check()
     }
 
-    /// Refuses settings that would make the server useless rather than
-    /// letting it start and misbehave.
+    /// Refuses settings outside their ranges in [`allowed`] — values that
+    /// would make the server useless, or panic once it is serving — rather
+    /// than letting it start and misbehave.
+    ///
+    /// Durations are checked in whole milliseconds, as the environment
+    /// gives them.
     fn check(self) -> Result<Config, StartupError> {
-        let zero = |name: &'static str, value: String| StartupError::BadSetting {
-            name,
-            value,
-            expected: "a number above zero",
-        };
-        if self.max_connections == 0 {
-            return Err(zero("MAX_CONNECTIONS", "0".into()));
-        }
-        if self.max_messages_per_second == 0 {
-            return Err(zero("MAX_MESSAGES_PER_SECOND", "0".into()));
-        }
-        if self.queue_capacity == 0 {
-            return Err(zero("QUEUE_CAPACITY", "0".into()));
-        }
-        if self.heartbeat_interval.is_zero() {
-            return Err(zero("HEARTBEAT_INTERVAL_MS", "0".into()));
-        }
-        if self.heartbeat_timeout.is_zero() {
-            return Err(zero("HEARTBEAT_TIMEOUT_MS", "0".into()));
+        check_range(
+            "MAX_CONNECTIONS",
+            self.max_connections,
+            &allowed::MAX_CONNECTIONS,
+            "connections",
+        )?;
+        check_range(
+            "MAX_MESSAGES_PER_SECOND",
+            self.max_messages_per_second,
+            &allowed::MAX_MESSAGES_PER_SECOND,
+            "messages per second",
+        )?;
+        check_range(
+            "QUEUE_CAPACITY",
+            self.queue_capacity,
+            &allowed::QUEUE_CAPACITY,
+            "messages",
+        )?;
+        let milliseconds = [
+            (
+                "HEARTBEAT_INTERVAL_MS",
+                self.heartbeat_interval,
+                allowed::HEARTBEAT_MS,
+            ),
+            (
+                "HEARTBEAT_TIMEOUT_MS",
+                self.heartbeat_timeout,
+                allowed::HEARTBEAT_MS,
+            ),
+            (
+                "SHUTDOWN_GRACE_MS",
+                self.shutdown_grace,
+                allowed::SHUTDOWN_GRACE_MS,
+            ),
+        ];
+        for (name, duration, range) in milliseconds {
+            check_range(name, whole_milliseconds(duration), &range, "milliseconds")?;
         }
         Ok(self)
     }
@@ -142,8 +220,18 @@ impl Config {
 
 /// A duration given in milliseconds, such as `HEARTBEAT_INTERVAL_MS=25000`.
 fn milliseconds_from_env(name: &'static str, default: Duration) -> Result<Duration, StartupError> {
-    let default_ms = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
-    config_from_env(name, default_ms, "a whole number of milliseconds").map(Duration::from_millis)
+    config_from_env(
+        name,
+        whole_milliseconds(default),
+        "a whole number of milliseconds",
+    )
+    .map(Duration::from_millis)
+}
+
+/// `duration` in whole milliseconds; one too long for a `u64` of them
+/// (half a billion years) counts as `u64::MAX`, which no range allows.
+fn whole_milliseconds(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Origins, besides the server's own, whose pages may open a WebSocket here.
@@ -197,6 +285,11 @@ impl fmt::Display for AllowedOrigins {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use axum::extract::ws::Utf8Bytes;
+    use tokio::sync::{Semaphore, broadcast};
+
     use super::*;
 
     /// A list is split on commas, trimmed, lower-cased, and a trailing slash
@@ -254,14 +347,141 @@ mod tests {
         }
     }
 
-    /// A zero limit is a start-up error, not a server that refuses everyone.
+    /// `Config::default()` with one setting changed by `change`.
+    fn default_but(change: impl FnOnce(&mut Config)) -> Config {
+        let mut config = Config::default();
+        change(&mut config);
+        config
+    }
+
+    /// One step outside either end of every range is a start-up error whose
+    /// sentence names the variable, the value and the range — not a server
+    /// that refuses everyone (a zero limit), nor one that panics once it is
+    /// serving (the issue's `MAX_CONNECTIONS=18446744073709551615`).
     #[test]
-    fn zero_limits_are_refused() {
-        let config = Config {
-            max_connections: 0,
+    fn a_value_just_outside_its_range_is_refused_with_a_sentence() {
+        // Arrange: (the setting, how it reads in the environment, its range).
+        let connections = format!("1 to {} connections", Semaphore::MAX_PERMITS);
+        let all_of_usize = format!("MAX_CONNECTIONS={}", usize::MAX);
+        let per_second = "1 to 1000000 messages per second";
+        let messages = "1 to 1000000 messages";
+        let heartbeat = "1 to 86400000 milliseconds";
+        let day_and_1_ms = Duration::from_millis(allowed::ONE_DAY_MS + 1);
+        let cases = [
+            (
+                default_but(|c| c.max_connections = 0),
+                "MAX_CONNECTIONS=0",
+                &*connections,
+            ),
+            (
+                default_but(|c| c.max_connections = usize::MAX),
+                &*all_of_usize,
+                &*connections,
+            ),
+            (
+                default_but(|c| c.max_messages_per_second = 0),
+                "MAX_MESSAGES_PER_SECOND=0",
+                per_second,
+            ),
+            (
+                default_but(|c| c.max_messages_per_second = 1_000_001),
+                "MAX_MESSAGES_PER_SECOND=1000001",
+                per_second,
+            ),
+            (
+                default_but(|c| c.queue_capacity = 0),
+                "QUEUE_CAPACITY=0",
+                messages,
+            ),
+            (
+                default_but(|c| c.queue_capacity = 1_000_001),
+                "QUEUE_CAPACITY=1000001",
+                messages,
+            ),
+            (
+                default_but(|c| c.heartbeat_interval = Duration::ZERO),
+                "HEARTBEAT_INTERVAL_MS=0",
+                heartbeat,
+            ),
+            (
+                default_but(|c| c.heartbeat_interval = day_and_1_ms),
+                "HEARTBEAT_INTERVAL_MS=86400001",
+                heartbeat,
+            ),
+            (
+                default_but(|c| c.heartbeat_timeout = Duration::ZERO),
+                "HEARTBEAT_TIMEOUT_MS=0",
+                heartbeat,
+            ),
+            (
+                default_but(|c| c.heartbeat_timeout = day_and_1_ms),
+                "HEARTBEAT_TIMEOUT_MS=86400001",
+                heartbeat,
+            ),
+            (
+                default_but(|c| c.shutdown_grace = day_and_1_ms),
+                "SHUTDOWN_GRACE_MS=86400001",
+                "0 to 86400000 milliseconds",
+            ),
+        ];
+
+        for (config, setting, range) in cases {
+            // Act
+            let refused = config.check().map(|_| ()).map_err(|e| e.to_string());
+
+            // Assert
+            let sentence = format!("{setting} is out of range: expected {range}");
+            assert_eq!(refused, Err(sentence));
+        }
+    }
+
+    /// Both ends of every range are allowed (the ranges are inclusive), and
+    /// so are the defaults: `cargo run` with nothing set starts.
+    #[test]
+    fn both_ends_of_every_range_and_the_defaults_are_allowed() {
+        // Arrange
+        let a_day = Duration::from_millis(allowed::ONE_DAY_MS);
+        let lowest = Config {
+            max_connections: 1,
+            max_messages_per_second: 1,
+            queue_capacity: 1,
+            heartbeat_interval: Duration::from_millis(1),
+            heartbeat_timeout: Duration::from_millis(1),
+            shutdown_grace: Duration::ZERO,
             ..Config::default()
         };
-        let error = config.check().expect_err("zero connections");
-        assert!(error.to_string().starts_with("MAX_CONNECTIONS="), "{error}");
+        let highest = Config {
+            max_connections: Semaphore::MAX_PERMITS,
+            max_messages_per_second: 1_000_000,
+            queue_capacity: 1_000_000,
+            heartbeat_interval: a_day,
+            heartbeat_timeout: a_day,
+            shutdown_grace: a_day,
+            ..Config::default()
+        };
+
+        // Act + Assert
+        for config in [lowest, highest, Config::default()] {
+            let summary = config.summary().join("; ");
+            assert!(config.check().is_ok(), "refused: {summary}");
+        }
+    }
+
+    /// The largest allowed values really work where they are used: a
+    /// semaphore with that many connection slots, a broadcast ring of that
+    /// many messages, and a deadline a day away. One above the first two
+    /// panics in Tokio, which is what the upper bounds are for.
+    #[test]
+    fn the_largest_allowed_values_build_without_panicking() {
+        // Act
+        let slots = Semaphore::new(*allowed::MAX_CONNECTIONS.end());
+        let (ring, _receiver) = broadcast::channel::<Utf8Bytes>(*allowed::QUEUE_CAPACITY.end());
+        let a_day = Duration::from_millis(*allowed::HEARTBEAT_MS.end());
+        let deadline = Instant::now().checked_add(a_day);
+
+        // Assert
+        assert_eq!(slots.available_permits(), Semaphore::MAX_PERMITS);
+        assert_eq!(ring.receiver_count(), 1);
+        assert!(deadline.is_some(), "now + a day overflows the clock");
     }
 }

@@ -9,20 +9,19 @@ use support::StartupError;
 #[tokio::main]
 async fn main() -> Result<(), StartupError> {
     support::init_tracing();
+    // Settings first, each checked against its range, then the state they
+    // size (connection slots, the hub's ring), and only then the port: a
+    // setting the server cannot work with stops it before "listening on".
     let config = Config::from_env()?;
     let folder = support::require_folder(public_folder())?;
-    let listener = support::bind_from_env().await?;
-    for line in config.summary() {
+    let summary = config.summary();
+    let state = AppState::new(config);
+    let listener = support::bind_from_env(env!("CARGO_PKG_NAME")).await?;
+    for line in summary {
         tracing::info!("{line}");
     }
     tracing::info!("listening on http://{}", listener.local_addr()?);
 
-    serve(
-        listener,
-        folder,
-        AppState::new(config),
-        support::shutdown_signal(),
-    )
-    .await?;
+    serve(listener, folder, state, support::shutdown_signal()).await?;
     Ok(())
 }
