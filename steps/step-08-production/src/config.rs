@@ -354,29 +354,47 @@ mod tests {
         config
     }
 
-    /// One step outside either end of every range is a start-up error whose
-    /// sentence names the variable, the value and the range — not a server
-    /// that refuses everyone (a zero limit), nor one that panics once it is
-    /// serving (the issue's `MAX_CONNECTIONS=18446744073709551615`).
+    /// Asserts that `check` refuses each case's config with the sentence
+    /// "<setting> is out of range: expected <range>".
+    fn assert_each_refused(cases: &[(Config, &str, &str)]) {
+        for (config, setting, range) in cases {
+            // Act
+            let refused = config
+                .clone()
+                .check()
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+
+            // Assert
+            let sentence = format!("{setting} is out of range: expected {range}");
+            assert_eq!(refused, Err(sentence));
+        }
+    }
+
+    /// One step outside either end of every counted setting's range is a
+    /// start-up error whose sentence names the variable, the value and the
+    /// range — not a server that refuses everyone (a zero limit), nor one
+    /// that panics once it is serving (the issue's
+    /// `MAX_CONNECTIONS=18446744073709551615`).
     #[test]
-    fn a_value_just_outside_its_range_is_refused_with_a_sentence() {
+    fn a_count_just_outside_its_range_is_refused_with_a_sentence() {
         // Arrange: (the setting, how it reads in the environment, its range).
         let connections = format!("1 to {} connections", Semaphore::MAX_PERMITS);
         let all_of_usize = format!("MAX_CONNECTIONS={}", usize::MAX);
         let per_second = "1 to 1000000 messages per second";
         let messages = "1 to 1000000 messages";
-        let heartbeat = "1 to 86400000 milliseconds";
-        let day_and_1_ms = Duration::from_millis(allowed::ONE_DAY_MS + 1);
-        let cases = [
+
+        // Act + Assert
+        assert_each_refused(&[
             (
                 default_but(|c| c.max_connections = 0),
                 "MAX_CONNECTIONS=0",
-                &*connections,
+                &connections,
             ),
             (
                 default_but(|c| c.max_connections = usize::MAX),
-                &*all_of_usize,
-                &*connections,
+                &all_of_usize,
+                &connections,
             ),
             (
                 default_but(|c| c.max_messages_per_second = 0),
@@ -398,6 +416,20 @@ mod tests {
                 "QUEUE_CAPACITY=1000001",
                 messages,
             ),
+        ]);
+    }
+
+    /// One step outside every duration's range is refused the same way:
+    /// 0 ms for a heartbeat (the shutdown grace may be 0), and a day and a
+    /// millisecond for any of them.
+    #[test]
+    fn a_duration_just_outside_its_range_is_refused_with_a_sentence() {
+        // Arrange
+        let heartbeat = "1 to 86400000 milliseconds";
+        let day_and_1_ms = Duration::from_millis(allowed::ONE_DAY_MS + 1);
+
+        // Act + Assert
+        assert_each_refused(&[
             (
                 default_but(|c| c.heartbeat_interval = Duration::ZERO),
                 "HEARTBEAT_INTERVAL_MS=0",
@@ -423,16 +455,7 @@ mod tests {
                 "SHUTDOWN_GRACE_MS=86400001",
                 "0 to 86400000 milliseconds",
             ),
-        ];
-
-        for (config, setting, range) in cases {
-            // Act
-            let refused = config.check().map(|_| ()).map_err(|e| e.to_string());
-
-            // Assert
-            let sentence = format!("{setting} is out of range: expected {range}");
-            assert_eq!(refused, Err(sentence));
-        }
+        ]);
     }
 
     /// Both ends of every range are allowed (the ranges are inclusive), and
