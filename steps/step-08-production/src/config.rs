@@ -33,10 +33,10 @@ pub mod allowed {
     /// differs per platform): an overflow there would panic in a connection.
     pub const ONE_DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
-    /// `MAX_CONNECTIONS`: at least 1 (0 would refuse everyone), at most
-    /// Tokio's `Semaphore::MAX_PERMITS` (2^61 - 1 on 64-bit machines): the
-    /// connection slots are a semaphore's permits, and `Semaphore::new`
-    /// panics above that. The operating system's limit on open files is far
+    /// `MAX_CONNECTIONS` (and `MAX_TCP_CONNECTIONS`): at least 1 (0 would
+    /// refuse everyone), at most Tokio's `Semaphore::MAX_PERMITS` (2^61 - 1
+    /// on 64-bit machines): the connection slots are a semaphore's permits,
+    /// and `Semaphore::new` panics above that. The operating system's limit on open files is far
     /// lower and stops connections first; this bound only keeps the number
     /// from panicking.
     pub const MAX_CONNECTIONS: RangeInclusive<usize> = 1..=Semaphore::MAX_PERMITS;
@@ -59,6 +59,10 @@ pub mod allowed {
     /// zero interval would ping nonstop, a zero timeout drop every client at
     /// its first ping), at most [`ONE_DAY_MS`].
     pub const HEARTBEAT_MS: RangeInclusive<u64> = 1..=ONE_DAY_MS;
+
+    /// `HEADER_READ_TIMEOUT_MS`: at least 1 ms, at most [`ONE_DAY_MS`] (a
+    /// client that takes a day to send its headers is not a client).
+    pub const HEADER_READ_TIMEOUT_MS: RangeInclusive<u64> = 1..=ONE_DAY_MS;
 
     /// `SHUTDOWN_GRACE_MS`: 0 is allowed (exit at once, without waiting for
     /// clients to be told), at most [`ONE_DAY_MS`].
@@ -95,6 +99,17 @@ pub struct Config {
     /// On Ctrl-C or SIGTERM, how long to wait for every client to be told
     /// before exiting anyway (`SHUTDOWN_GRACE_MS`).
     pub shutdown_grace: Duration,
+    /// At most this many TCP connections at once, of any kind: WebSockets,
+    /// page loads, and clients that have not finished their request yet
+    /// (`MAX_TCP_CONNECTIONS`; by default a tenth more than
+    /// `MAX_CONNECTIONS`, plus 100). Beyond it a client gets a 503 and is
+    /// closed; without it, idle or slow TCP connections would be free.
+    pub max_tcp_connections: usize,
+    /// How long a client may take to send a request's headers, on a new
+    /// connection or between two requests on a kept-alive one
+    /// (`HEADER_READ_TIMEOUT_MS`, 10 s). A client that trickles its headers
+    /// ("slowloris") is closed after this, not kept forever.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Config {
@@ -107,8 +122,21 @@ impl Default for Config {
             heartbeat_timeout: Duration::from_secs(20),
             queue_capacity: 256,
             shutdown_grace: Duration::from_secs(5),
+            max_tcp_connections: tcp_connections_for(10_000),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// The default `MAX_TCP_CONNECTIONS` for `max_connections` WebSockets: room
+/// for all of them, and a tenth more plus 100 for page loads and for the
+/// 503 that tells one more WebSocket client the chat is full (and never
+/// above what [`allowed::MAX_CONNECTIONS`] allows).
+fn tcp_connections_for(max_connections: usize) -> usize {
+    max_connections
+        .saturating_add(max_connections / 10)
+        .saturating_add(100)
+        .min(*allowed::MAX_CONNECTIONS.end())
 }
 
 impl Config {
@@ -147,6 +175,20 @@ impl Config {
                 "a whole number of messages",
             )?,
             shutdown_grace: milliseconds_from_env("SHUTDOWN_GRACE_MS", default.shutdown_grace)?,
+            max_tcp_connections: 0,
+            header_read_timeout: milliseconds_from_env(
+                "HEADER_READ_TIMEOUT_MS",
+                default.header_read_timeout,
+            )?,
+        };
+        let config = Config {
+            // Read after MAX_CONNECTIONS, whose value sets its default.
+            max_tcp_connections: config_from_env(
+                "MAX_TCP_CONNECTIONS",
+                tcp_connections_for(config.max_connections),
+                "a whole number of connections",
+            )?,
+            ..config
         };
         config.check()
     }
@@ -171,6 +213,20 @@ impl Config {
             "messages per second",
         )?;
         check_range(
+            "MAX_TCP_CONNECTIONS",
+            self.max_tcp_connections,
+            &allowed::MAX_CONNECTIONS,
+            "connections",
+        )?;
+        if self.max_tcp_connections < self.max_connections {
+            return Err(StartupError::BadSetting {
+                name: "MAX_TCP_CONNECTIONS",
+                value: self.max_tcp_connections.to_string(),
+                expected: "at least MAX_CONNECTIONS: every WebSocket is also a TCP \
+                           connection (and page loads need some more)",
+            });
+        }
+        check_range(
             "QUEUE_CAPACITY",
             self.queue_capacity,
             &allowed::QUEUE_CAPACITY,
@@ -192,6 +248,11 @@ impl Config {
                 self.shutdown_grace,
                 allowed::SHUTDOWN_GRACE_MS,
             ),
+            (
+                "HEADER_READ_TIMEOUT_MS",
+                self.header_read_timeout,
+                allowed::HEADER_READ_TIMEOUT_MS,
+            ),
         ];
         for (name, duration, range) in milliseconds {
             check_range(name, whole_milliseconds(duration), &range, "milliseconds")?;
@@ -201,7 +262,7 @@ impl Config {
 
     /// The settings in a few lines a person can read in the terminal at
     /// start-up, so nobody has to guess which limits are in force.
-    pub fn summary(&self) -> [String; 3] {
+    pub fn summary(&self) -> [String; 4] {
         [
             format!(
                 "limits: {} connections, {} messages per second per client, {} queued messages per client",
@@ -214,6 +275,11 @@ impl Config {
                 self.shutdown_grace.as_millis()
             ),
             format!("origins: {}", self.allowed_origins),
+            format!(
+                "HTTP: at most {} TCP connections, request headers within {} ms",
+                self.max_tcp_connections,
+                self.header_read_timeout.as_millis()
+            ),
         ]
     }
 }
@@ -466,6 +532,7 @@ mod tests {
         let a_day = Duration::from_millis(allowed::ONE_DAY_MS);
         let lowest = Config {
             max_connections: 1,
+            max_tcp_connections: 1,
             max_messages_per_second: 1,
             queue_capacity: 1,
             heartbeat_interval: Duration::from_millis(1),
@@ -475,6 +542,7 @@ mod tests {
         };
         let highest = Config {
             max_connections: Semaphore::MAX_PERMITS,
+            max_tcp_connections: Semaphore::MAX_PERMITS,
             max_messages_per_second: 1_000_000,
             queue_capacity: 1_000_000,
             heartbeat_interval: a_day,

@@ -35,7 +35,7 @@ use tokio::{
         self,
         error::{RecvError, TryRecvError},
     },
-    time::{Sleep, sleep_until, timeout},
+    time::{Sleep, sleep_until, timeout, timeout_at},
 };
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::WaitForCancellationFutureOwned;
@@ -214,12 +214,30 @@ impl Connection {
         }
     }
 
-    /// The server is shutting down: tell the client, with 1001.
+    /// The server is shutting down: send what was already published, then
+    /// tell the client, with 1001 — all within the shutdown grace.
+    ///
+    /// `biased` put this branch first, so messages may still wait in the
+    /// feed; a chat that dropped them would show some tabs a message that
+    /// others never got. (Nothing new is read from this client any more, and
+    /// every other connection stops reading too, so the feed runs dry.)
     async fn on_shutdown(&mut self) -> Next {
-        let grace = self.config.shutdown_grace;
-        self.say_goodbye(close_code::AWAY, "server shutting down", grace)
+        let deadline = Instant::now() + self.config.shutdown_grace;
+        let _ = timeout_at(deadline.into(), self.send_what_was_published()).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.say_goodbye(close_code::AWAY, "server shutting down", left)
             .await;
         ControlFlow::Break(Ending::ShuttingDown)
+    }
+
+    /// Writes every message waiting in the feed, batch by batch, until none
+    /// is left or the client cannot take more.
+    async fn send_what_was_published(&mut self) {
+        while let Ok(frame) = self.feed.try_recv() {
+            if !matches!(self.write_batch(frame).await, Batch::Written) {
+                return;
+            }
+        }
     }
 
     /// The heartbeat timer fired: time to ping, or the client never answered

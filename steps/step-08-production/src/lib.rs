@@ -13,22 +13,29 @@
 //!   connection (origin, connection limit), its start and end, and `serve`.
 //! - [`connection`]: the life of one connection (one task, one `select!`
 //!   loop: shutdown, heartbeat, chat feed, client frames).
+//! - [`server`]: the HTTP server under the app: a limit on TCP connections,
+//!   header timeouts, and a shutdown that ends in bounded time.
 //! - [`config`]: every limit, read from the environment, printed at start-up.
+//! - [`open_files`]: fitting the limits into the open-file limit at start-up.
 //! - [`origin`]: which pages may open a WebSocket here (403 otherwise).
 //! - [`heartbeat`]: when to ping, and when a silent client is gone.
 //! - [`rate_limit`]: the token bucket behind `MAX_MESSAGES_PER_SECOND`.
 //! - [`hub`]: the broadcast channel every connection listens to.
 //! - [`protocol`]: the JSON envelope `{"event", "data"}`, both ways.
 //! - [`ids`]: connection ids, unique and unguessable.
+//! - [`quiet_log`]: log lines a client can cause, at most once a second.
 
 pub mod config;
 pub mod connection;
 pub mod heartbeat;
 pub mod hub;
 pub mod ids;
+pub mod open_files;
 pub mod origin;
 pub mod protocol;
+pub mod quiet_log;
 pub mod rate_limit;
+pub mod server;
 
 use std::{
     future::Future,
@@ -46,7 +53,6 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
-    serve::ListenerExt,
 };
 use tokio::{
     net::TcpListener,
@@ -233,30 +239,17 @@ pub fn app(folder: impl AsRef<Path>, state: AppState) -> Router {
 }
 
 /// Serves `app` on `listener` until `stop` resolves (Ctrl-C or SIGTERM in
-/// `main`), then closes every WebSocket with 1001 and returns, giving the
-/// WebSockets at most `shutdown_grace` to say goodbye.
+/// `main`), then stops accepting, closes every WebSocket with 1001 and
+/// returns, giving the WebSockets and the HTTP requests in flight at most
+/// `shutdown_grace` to finish. See [`server`] for why this is not
+/// `axum::serve`.
 pub async fn serve(
     listener: TcpListener,
     folder: impl AsRef<Path>,
     state: AppState,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    // Nagle's algorithm holds back a small write until the previous one is
-    // acknowledged, which with delayed ACKs adds tens of milliseconds to a
-    // chat message. Every frame here is small and meant to go now.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            warn!("cannot turn off Nagle's algorithm for a connection ({error})");
-        }
-    });
-    axum::serve(listener, app(folder, state.clone()))
-        // Stop accepting as soon as `stop` resolves, and finish the HTTP
-        // requests in flight. An upgraded WebSocket is no longer a request,
-        // so axum returns without waiting for those: we close them next.
-        .with_graceful_shutdown(stop)
-        .await?;
-    state.close_all_connections().await;
-    Ok(())
+    server::serve(listener, app(folder, state.clone()), &state, stop).await
 }
 
 /// `GET /ws`: checks the origin and the connection limit, then answers "101

@@ -3,7 +3,12 @@
 //! `MAX_CONNECTIONS=100 ALLOWED_ORIGINS=https://chat.example.com cargo run -p
 //! step-08-production`; the limits in force are logged at start-up.
 
-use step_08_production::{AppState, config::Config, public_folder, serve};
+use step_08_production::{
+    AppState,
+    config::Config,
+    open_files::{Fit, fit_to_open_file_limit},
+    public_folder, serve,
+};
 use support::StartupError;
 
 #[tokio::main]
@@ -12,7 +17,18 @@ async fn main() -> Result<(), StartupError> {
     // Settings first, each checked against its range, then the state they
     // size (connection slots, the hub's ring), and only then the port: a
     // setting the server cannot work with stops it before "listening on".
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    // Every TCP connection is an open file: make sure they all fit, so a
+    // client over the limit gets a 503 rather than a server out of files.
+    match fit_to_open_file_limit(&mut config)? {
+        Fit::Fits => {}
+        Fit::Raised { from, to } => {
+            tracing::info!(
+                "raised the open-file limit from {from} to {to}, for MAX_TCP_CONNECTIONS"
+            );
+        }
+        Fit::Lowered(sentence) => tracing::warn!("{sentence}"),
+    }
     let folder = support::require_folder(public_folder())?;
     let summary = config.summary();
     let state = AppState::new(config);
@@ -22,6 +38,18 @@ async fn main() -> Result<(), StartupError> {
     }
     tracing::info!("listening on http://{}", listener.local_addr()?);
 
-    serve(listener, folder, state, support::shutdown_signal()).await?;
+    serve(listener, folder, state, first_signal_then_exit_on_second()).await?;
     Ok(())
+}
+
+/// Resolves on the first Ctrl-C or SIGTERM, which starts the graceful
+/// shutdown; a second one exits at once (code 130), for someone who will not
+/// wait for the grace period — as most servers do.
+async fn first_signal_then_exit_on_second() {
+    support::shutdown_signal().await;
+    tokio::spawn(async {
+        support::shutdown_signal().await;
+        tracing::warn!("a second signal: exiting now, without waiting for clients");
+        std::process::exit(130);
+    });
 }

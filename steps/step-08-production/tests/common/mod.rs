@@ -1,7 +1,7 @@
 //! Helpers shared by step 08's tests: start the app on a free port (and
 //! shut it down gracefully), count its live connections, send and read chat
-//! messages, connect a client that stops reading, and read the `error` the
-//! server answers a bad frame with.
+//! messages, connect a client that stops reading, read the `error` the
+//! server answers a bad frame with, and run the real binary.
 //!
 //! The plumbing no lesson is about — a deadline on every wait, the WebSocket
 //! client (`connect`, `send_frame`, `next_event`), the server's log lines
@@ -11,12 +11,17 @@
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, process::Stdio};
 
 use serde_json::{Value, json};
 use step_08_production::{AppState, public_folder, serve};
 use testkit::{Client, DEADLINE, GracefulServer, next_event, read_greeting, send_frame};
-use tokio::{net::TcpSocket, time::timeout};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader, Lines},
+    net::TcpSocket,
+    process::{Child, ChildStdout, Command},
+    time::timeout,
+};
 use tokio_tungstenite::{MaybeTlsStream, client_async, tungstenite::Message};
 
 /// Starts the app with a fresh [`AppState`] (an empty chat, the default
@@ -147,4 +152,85 @@ pub async fn connect_stalling_client(addr: SocketAddr) -> (Client, String) {
     .expect("the server accepts the WebSocket upgrade");
     let id = read_greeting(&mut client).await;
     (client, id)
+}
+
+// --- the real binary ------------------------------------------------------
+
+/// The step's own binary, started by a test with some settings, on a free
+/// port, its log read line by line. Killed when dropped.
+pub struct RunningBinary {
+    pub child: Child,
+    /// Where it listens, from its "listening on http://..." line.
+    pub addr: SocketAddr,
+    log: Lines<BufReader<ChildStdout>>,
+}
+
+impl RunningBinary {
+    /// Starts the binary with `settings` (and `PORT=0`), or inside `sh -c
+    /// "<shell_prefix> exec ..."` when a prefix such as `ulimit -n 1024;` is
+    /// given, and waits until it logs where it listens.
+    pub async fn start(settings: &[(&str, &str)], shell_prefix: Option<&str>) -> RunningBinary {
+        let binary = env!("CARGO_BIN_EXE_step-08-production");
+        let mut command = match shell_prefix {
+            None => Command::new(binary),
+            Some(prefix) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("{prefix} exec \"$0\""), binary]);
+                sh
+            }
+        };
+        command
+            .env("PORT", "0")
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .envs(settings.iter().copied())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start the step's binary");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut log = BufReader::new(stdout).lines();
+        let line = timeout(DEADLINE, line_containing(&mut log, "listening on http://"))
+            .await
+            .expect("the binary logs where it listens in time");
+        let (_, addr) = line.split_once("listening on http://").expect("the marker");
+        let addr = addr.trim().parse().expect("an address");
+        RunningBinary { child, addr, log }
+    }
+
+    /// The process id, as the `kill` command takes it.
+    pub fn pid(&self) -> String {
+        self.child
+            .id()
+            .expect("a running child has a pid")
+            .to_string()
+    }
+
+    /// Reads the log, up to [`DEADLINE`], until a line contains `marker`.
+    pub async fn wait_for_line(&mut self, marker: &str) -> String {
+        timeout(DEADLINE, line_containing(&mut self.log, marker))
+            .await
+            .unwrap_or_else(|_| panic!("the binary did not log {marker:?} in time"))
+    }
+
+    /// The resident memory of the process, in bytes, from `/proc`.
+    pub fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read the process's status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line");
+        kib * 1024
+    }
+}
+
+/// Reads lines from `log` until one contains `marker`, and returns it.
+async fn line_containing(log: &mut Lines<BufReader<ChildStdout>>, marker: &str) -> String {
+    while let Some(line) = log.next_line().await.expect("read the log") {
+        if line.contains(marker) {
+            return line;
+        }
+    }
+    panic!("the log ended without a line containing {marker:?}");
 }
