@@ -162,6 +162,8 @@ pub struct RunningBinary {
     pub child: Child,
     /// Where it listens, from its "listening on http://..." line.
     pub addr: SocketAddr,
+    /// Every line it logged up to and including "listening on".
+    pub startup: Vec<String>,
     log: Lines<BufReader<ChildStdout>>,
 }
 
@@ -189,12 +191,29 @@ impl RunningBinary {
         let mut child = command.spawn().expect("start the step's binary");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut log = BufReader::new(stdout).lines();
-        let line = timeout(DEADLINE, line_containing(&mut log, "listening on http://"))
+        let mut startup = Vec::new();
+        let read_startup = async {
+            while let Some(line) = log.next_line().await.expect("read the log") {
+                let listening = line.contains("listening on http://");
+                startup.push(line);
+                if listening {
+                    return;
+                }
+            }
+            panic!("the binary ended before it listened:\n{startup:#?}");
+        };
+        timeout(DEADLINE, read_startup)
             .await
             .expect("the binary logs where it listens in time");
-        let (_, addr) = line.split_once("listening on http://").expect("the marker");
+        let last = startup.last().expect("the listening line");
+        let (_, addr) = last.split_once("listening on http://").expect("the marker");
         let addr = addr.trim().parse().expect("an address");
-        RunningBinary { child, addr, log }
+        RunningBinary {
+            child,
+            addr,
+            startup,
+            log,
+        }
     }
 
     /// The process id, as the `kill` command takes it.
