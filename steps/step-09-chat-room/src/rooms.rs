@@ -176,27 +176,7 @@ impl Rooms {
             // The seat has left; the old membership must not leave again.
             previous.rooms = None;
         }
-        let capacity = self.capacity;
-        let room_state = directory.rooms.entry(room.clone()).or_insert_with(|| Room {
-            members: BTreeMap::new(),
-            channels: RoomChannels::new(capacity),
-        });
-        let messages = room_state.channels.messages.subscribe();
-        let typing = room_state.channels.typing.subscribe();
-        let joined = ServerEvent::Joined {
-            nickname: nickname.as_str().to_owned(),
-            room: room.as_str().to_owned(),
-        };
-        room_state
-            .channels
-            .send_message(seat, joined.to_json().into());
-        room_state.members.insert(seat, nickname.clone());
-        let users = room_state
-            .members
-            .values()
-            .map(|n| n.as_str().to_owned())
-            .collect();
-        let channels = room_state.channels.clone();
+        let (joined, channels) = directory.enter(seat, &nickname, &room, self.capacity);
         let person = Person {
             nickname: nickname.clone(),
             seat,
@@ -212,11 +192,7 @@ impl Rooms {
             channels,
             rooms: Some(self.clone()),
         });
-        Ok(JoinedRoom {
-            users,
-            messages,
-            typing,
-        })
+        Ok(joined)
     }
 
     /// Puts `frame` (a `private` event) into the inbox of whoever is called
@@ -284,6 +260,43 @@ impl Rooms {
 }
 
 impl Directory {
+    /// Puts `seat` into `room` (made if it does not exist): subscribed
+    /// first, then its `joined` told, then the list of members taken — all
+    /// under the caller's lock.
+    fn enter(
+        &mut self,
+        seat: Seat,
+        nickname: &Nickname,
+        room: &RoomName,
+        capacity: usize,
+    ) -> (JoinedRoom, RoomChannels) {
+        let room_state = self.rooms.entry(room.clone()).or_insert_with(|| Room {
+            members: BTreeMap::new(),
+            channels: RoomChannels::new(capacity),
+        });
+        let messages = room_state.channels.messages.subscribe();
+        let typing = room_state.channels.typing.subscribe();
+        let notice = ServerEvent::Joined {
+            nickname: nickname.as_str().to_owned(),
+            room: room.as_str().to_owned(),
+        };
+        room_state
+            .channels
+            .send_message(seat, notice.to_json().into());
+        room_state.members.insert(seat, nickname.clone());
+        let users = room_state
+            .members
+            .values()
+            .map(|n| n.as_str().to_owned())
+            .collect();
+        let joined = JoinedRoom {
+            users,
+            messages,
+            typing,
+        };
+        (joined, room_state.channels.clone())
+    }
+
     /// Takes `seat` out of `room`: a `typing: false` if it was typing, a
     /// `left` notice, its nickname given up, and the room removed if it is
     /// now empty.
