@@ -11,6 +11,8 @@
 //! - `lib.rs` (this file): starting chromedriver and Chromium, and the
 //!   [`Browser`] a check drives.
 //! - [`chat`]: typing into and reading the chat page of steps 07 and 08.
+//! - [`chat_room`]: joining, and reading the online list and the chat lines
+//!   of step 09's chat room page.
 //! - From the `testkit` crate, the plumbing the steps' own tests share, not
 //!   about browsers: [`serve`] for an app that runs until the check ends;
 //!   [`KillableServer`], an app a check can stop completely and start again
@@ -49,6 +51,7 @@
 //! machine without a browser does.
 
 pub mod chat;
+pub mod chat_room;
 
 pub use testkit::{GracefulServer, KillableServer, LogLines, StopSignal, serve};
 
