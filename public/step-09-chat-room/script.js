@@ -10,13 +10,10 @@ const socket = io();
 // How long the page waits for the server to answer a join or a message
 // before it says so. Generous: a busy server is slow, not gone.
 const ACK_TIMEOUT_MS = 10000;
-// Typing notices: "typing" true when you start, false after a pause; while
-// you keep typing, true again now and then, so that the others' pages (which
-// forget a typist they hear nothing from, in case a page vanished without its
-// false) keep showing you. At most one notice every few seconds per person.
+// Typing notices: "typing" true on the first key, false after this long
+// without one, so at most one notice every second or two, far below the
+// few a second the server passes on.
 const TYPING_PAUSE_MS = 2000;
-const TYPING_REFRESH_MS = 5000;
-const TYPING_FORGET_MS = 8000;
 
 const statusLine = document.getElementById("status");
 const joinForm = document.getElementById("join-form");
@@ -275,14 +272,14 @@ function showOnline() {
 
 // --- who is typing ---
 
-// Who the server says is typing in our room, each with the timer that
-// forgets them if we hear nothing more (see TYPING_FORGET_MS).
-const typists = new Map();
+// Who the server says is typing in our room. No timer to forget anyone:
+// the server sends "typing" false for them on their next message, when they
+// leave the room and when they disconnect, so nobody stays "typing" forever.
+const typists = new Set();
 
 socket.on("typing", ({ nickname, typing }) => {
   if (typing && joined && online.has(nickname)) {
-    clearTimeout(typists.get(nickname));
-    typists.set(nickname, setTimeout(() => forgetTypist(nickname), TYPING_FORGET_MS));
+    typists.add(nickname);
     showTypists();
   } else {
     forgetTypist(nickname);
@@ -290,16 +287,12 @@ socket.on("typing", ({ nickname, typing }) => {
 });
 
 function forgetTypist(nickname) {
-  clearTimeout(typists.get(nickname));
   if (typists.delete(nickname)) {
     showTypists();
   }
 }
 
 function forgetEveryTypist() {
-  for (const timer of typists.values()) {
-    clearTimeout(timer);
-  }
   typists.clear();
   showTypists();
 }
@@ -307,7 +300,7 @@ function forgetEveryTypist() {
 // "alice is typing…", "alice and bob are typing…", "alice, bob and 2 more
 // are typing…".
 function showTypists() {
-  const names = [...typists.keys()];
+  const names = [...typists];
   if (names.length === 0) {
     typingLine.textContent = "";
   } else if (names.length === 1) {
@@ -322,7 +315,6 @@ function showTypists() {
 // Our side: true on the first key, false after a pause (or when the box is
 // emptied, or a private message starts).
 let typingSent = false;
-let typingSentAt = 0;
 let typingPause = null;
 
 input.addEventListener("input", () => {
@@ -332,11 +324,9 @@ input.addEventListener("input", () => {
     stopTyping();
     return;
   }
-  const now = Date.now();
-  if (!typingSent || now - typingSentAt >= TYPING_REFRESH_MS) {
+  if (!typingSent) {
     socket.emit("typing", true);
     typingSent = true;
-    typingSentAt = now;
   }
   clearTimeout(typingPause);
   typingPause = setTimeout(stopTyping, TYPING_PAUSE_MS);
