@@ -78,6 +78,12 @@ pub struct Config {
     /// `https://chat.example.com,http://localhost:8080`). Empty by default:
     /// same origin only.
     pub allowed_origins: AllowedOrigins,
+    /// The host names browsers reach this server by (`ALLOWED_HOSTS`,
+    /// comma-separated, added to `localhost`, `127.0.0.1` and `[::1]`, where
+    /// it listens). A page is "the server's own" only if it was loaded from
+    /// one of them: without this, a DNS-rebinding page at
+    /// `http://evil.example:3000` counts as same origin (see [`crate::origin`]).
+    pub allowed_hosts: AllowedHosts,
     /// At most this many WebSockets at once (`MAX_CONNECTIONS`). Each one
     /// costs memory and a file descriptor; beyond the limit a new client gets
     /// a 503 instead of making every other client slower.
@@ -116,6 +122,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             allowed_origins: AllowedOrigins::default(),
+            allowed_hosts: AllowedHosts::default(),
             max_connections: 10_000,
             max_messages_per_second: 20,
             heartbeat_interval: Duration::from_secs(25),
@@ -150,6 +157,12 @@ impl Config {
                 "ALLOWED_ORIGINS",
                 default.allowed_origins,
                 "comma-separated origins such as https://chat.example.com,http://localhost:8080",
+            )?,
+            allowed_hosts: config_from_env(
+                "ALLOWED_HOSTS",
+                default.allowed_hosts,
+                "at most 64 comma-separated host names such as chat.example.com,192.168.1.20 \
+                 (no scheme, no port)",
             )?,
             max_connections: config_from_env(
                 "MAX_CONNECTIONS",
@@ -262,7 +275,7 @@ impl Config {
 
     /// The settings in a few lines a person can read in the terminal at
     /// start-up, so nobody has to guess which limits are in force.
-    pub fn summary(&self) -> [String; 4] {
+    pub fn summary(&self) -> [String; 5] {
         [
             format!(
                 "limits: {} connections, {} messages per second per client, {} queued messages per client",
@@ -275,6 +288,7 @@ impl Config {
                 self.shutdown_grace.as_millis()
             ),
             format!("origins: {}", self.allowed_origins),
+            format!("hosts: {}", self.allowed_hosts),
             format!(
                 "HTTP: at most {} TCP connections, request headers within {} ms",
                 self.max_tcp_connections,
@@ -349,6 +363,91 @@ impl fmt::Display for AllowedOrigins {
     }
 }
 
+/// The host names this server answers WebSocket upgrades for: the loopback
+/// names it listens on, and those in `ALLOWED_HOSTS`.
+///
+/// Each is kept lower case, as a `Host` header names it without its port:
+/// `chat.example.com`, `192.168.1.20`, `[::1]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedHosts(Vec<String>);
+
+impl AllowedHosts {
+    /// The names of the loopback address the server listens on (see
+    /// `support::bind_from_env`), always allowed.
+    pub const LOOPBACK: [&'static str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+    /// The most names `ALLOWED_HOSTS` may list: enough for any real
+    /// deployment, and a bound on the list every upgrade is compared with.
+    pub const MAX_LISTED: usize = 64;
+
+    /// The longest host name DNS allows, in characters.
+    const MAX_NAME_CHARS: usize = 253;
+
+    /// Whether `name` (a `Host` header without its port) is one of them;
+    /// host names are case-insensitive.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name))
+    }
+}
+
+impl Default for AllowedHosts {
+    fn default() -> Self {
+        AllowedHosts(Self::LOOPBACK.map(String::from).to_vec())
+    }
+}
+
+impl FromStr for AllowedHosts {
+    type Err = String;
+
+    /// Parses `chat.example.com,192.168.1.20,[fe80::1]` and adds the
+    /// loopback names. An entry with a scheme or a port is refused: it could
+    /// never equal a `Host` header's name, and a silent mismatch is worse
+    /// than an error.
+    fn from_str(list: &str) -> Result<Self, Self::Err> {
+        let mut hosts = AllowedHosts::default();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let entry = entry.to_ascii_lowercase();
+            if !is_host_name(&entry) {
+                return Err(format!("{entry}: not a host name"));
+            }
+            if !hosts.contains(&entry) {
+                hosts.0.push(entry);
+            }
+        }
+        if hosts.0.len() > Self::LOOPBACK.len() + Self::MAX_LISTED {
+            return Err(format!("more than {} host names", Self::MAX_LISTED));
+        }
+        Ok(hosts)
+    }
+}
+
+/// Whether `name` is a DNS name or IPv4 address (letters, digits, `-`, `.`)
+/// or an IPv6 address in brackets, as a `Host` header writes them.
+fn is_host_name(name: &str) -> bool {
+    let fits = |text: &str, allowed: fn(char) -> bool| {
+        !text.is_empty() && text.len() <= AllowedHosts::MAX_NAME_CHARS && text.chars().all(allowed)
+    };
+    match name
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+    {
+        Some(ipv6) => fits(ipv6, |c| c.is_ascii_hexdigit() || c == ':' || c == '.'),
+        None => fits(name, |c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
+    }
+}
+
+impl fmt::Display for AllowedHosts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(", "))?;
+        if self.0.len() == Self::LOOPBACK.len() {
+            f.write_str(" (set ALLOWED_HOSTS to add the names browsers reach this server by)")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
@@ -387,6 +486,53 @@ mod tests {
         assert_eq!("".parse::<AllowedOrigins>(), Ok(AllowedOrigins::default()));
     }
 
+    /// `ALLOWED_HOSTS` adds its names, trimmed and lower-cased, to the
+    /// loopback names, which are always allowed.
+    #[test]
+    fn allowed_hosts_add_to_the_loopback_names() {
+        // Act
+        let hosts: AllowedHosts = " Chat.Example.com , 192.168.1.20,[FE80::1],"
+            .parse()
+            .expect("a valid list");
+
+        // Assert
+        for name in [
+            "chat.example.com",
+            "192.168.1.20",
+            "[fe80::1]",
+            "localhost",
+            "[::1]",
+        ] {
+            assert!(hosts.contains(name), "{name} in {hosts}");
+        }
+        assert!(!hosts.contains("example.com"));
+        assert_eq!("".parse::<AllowedHosts>(), Ok(AllowedHosts::default()));
+    }
+
+    /// Entries that could never equal a `Host` header's name (a scheme, a
+    /// port, a path), and lists longer than the bound, are refused.
+    #[test]
+    fn malformed_or_too_many_hosts_are_refused() {
+        // Arrange
+        let too_many = (0..=AllowedHosts::MAX_LISTED)
+            .map(|n| format!("host{n}.example"))
+            .collect::<Vec<_>>()
+            .join(",");
+
+        // Act + Assert
+        for list in [
+            "http://chat.example.com",
+            "chat.example.com:443",
+            "chat.example.com/app",
+            "[::1",
+            "[]",
+            &"a".repeat(254),
+            &too_many,
+        ] {
+            assert!(list.parse::<AllowedHosts>().is_err(), "{list:.40}");
+        }
+    }
+
     /// The start-up summary names every limit and its value.
     #[test]
     fn summary_names_every_limit() {
@@ -408,6 +554,7 @@ mod tests {
             "ping every 25000 ms",
             "silent for 20000 ms",
             "same origin only",
+            "hosts: localhost, 127.0.0.1, [::1]",
         ] {
             assert!(lines.contains(expected), "{expected:?} in {lines}");
         }

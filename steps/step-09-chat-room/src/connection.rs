@@ -575,10 +575,9 @@ impl Connection {
     async fn write_batch(&mut self, first: RoomFrame) -> Batch {
         let seat = self.seat;
         let write = async {
-            let mut next = Some(first);
+            let mut frame = first;
             let mut fed = 0;
-            for _ in 0..BATCH_LIMIT {
-                let Some(frame) = next.take() else { break };
+            for taken in 1..=BATCH_LIMIT {
                 if frame.from != seat {
                     // `Message::Text(Utf8Bytes)`: the same shared bytes the
                     // room holds, not a copy; every client's frame points at
@@ -586,8 +585,12 @@ impl Connection {
                     self.socket.feed(Message::Text(frame.frame)).await?;
                     fed += 1;
                 }
+                // A full batch: the rest waits in the feed for the next one.
+                if taken == BATCH_LIMIT {
+                    break;
+                }
                 match self.feed.as_mut().map(Feed::try_recv) {
-                    Some(Ok(frame)) => next = Some(frame),
+                    Some(Ok(next)) => frame = next,
                     Some(Err(TryRecvError::Lagged(missed))) => {
                         return Ok(Batch::FellBehind(missed));
                     }
