@@ -14,19 +14,35 @@
 # machine hits all of them alike. At the end `report` writes
 # bench/results/results.md (a table of medians) and bench/results/chart.svg.
 #
-# Scenarios (issue 5):
+# Scenarios (issues 5 and 12):
 #   1. 100 clients, 10 senders, 200 messages/s in total      (20,000 deliveries/s)
 #   2. 1,000 clients, 10 senders, 100 messages/s in total    (100,000 deliveries/s)
 #   3. 1,000 clients flat out: 10 senders, 4 messages in flight each
 #   4. 10,000 idle connections: server memory per connection
+#   5. 100 rooms x 10 clients: 1,000 clients, every one a sender, 11,100 messages/s
+#      in total; each reaches the 9 others of its room (99,900 deliveries/s, as
+#      step 09 makes in scenario 2)                                   step 09 only
+#   6. scenario 2 with every client also sending `typing` twice a second
+#      (compare its p99 with scenario 2's)                            step 09 only
+# Step 09 speaks its rooms protocol (loadgen --protocol rooms): every client
+# joins before traffic starts, and senders run their flat-out loop on acks.
+# In scenarios 1-3 and 6 all its clients are in one room, so its figures
+# compare with step 08's (999 deliveries per message where step 08, which
+# echoes to the sender too, makes 1,000). In scenario 4 its idle clients join
+# rooms of BENCH_IDLE_ROOM_SIZE: each join into a room of N sends N - 1
+# `joined` notices and an ack listing N users, so 10,000 joining one room
+# would cost 50 million notices before anything is measured. Servers that do
+# not speak rooms are not run in 5 and 6; the table says so.
 #
 # Settings (environment variables):
 #   BENCH_SECONDS=10       measured seconds per traffic run
 #   BENCH_WARMUP=2         warm-up seconds before measuring
 #   BENCH_ROUNDS=3         rounds; the table shows medians
 #   BENCH_IDLE_CLIENTS=10000, BENCH_IDLE_SECONDS=3   the idle scenario
-#   BENCH_SCENARIOS="1 2 3 4"   which scenarios to run
-#   BENCH_SERVERS="node step-07 step-08 bare"   which servers to run
+#   BENCH_IDLE_ROOM_SIZE=10     step 09's idle clients per room in scenario 4
+#     (set it to BENCH_IDLE_CLIENTS for one room)
+#   BENCH_SCENARIOS="1 2 3 4 5 6"   which scenarios to run
+#   BENCH_SERVERS="node step-07 step-08 step-09 bare"   which servers to run
 #     (bare: `bare-server`, the least a server can do per delivery, a
 #     measuring stick for the machine; see bench/src/bare_server.rs. It has a
 #     thread per connection, so it skips the idle scenario.)
@@ -35,11 +51,14 @@
 #     interleaved with the servers above: a before/after comparison of a change in one run.
 #     Build a "before" first, e.g. `git worktree add /tmp/before <commit>`, then
 #     `cargo build --release -p step-08-production` in /tmp/before, and copy its binary.
+#   BENCH_BASELINES_ROOMS="before=/tmp/step-09-before"   the same for older step 09
+#     binaries: step 09's settings and rooms protocol, every scenario step 09 runs.
 #   BENCH_OUT=bench/results     where runs/, results.md and chart.svg go
 #   BENCH_FAIL_ON_LOSS=1        fail if any run lost a delivery (CI's smoke run sets it)
 # A quick look: BENCH_SECONDS=2 BENCH_WARMUP=1 BENCH_ROUNDS=1 BENCH_IDLE_CLIENTS=2000 bench/compare.sh
-# The default full run takes about 10 minutes on 2 cores (9 min 13 s for the run in
-# bench/results/), plus the first build.
+# The default full run took 9 min 13 s on 2 cores with four servers and
+# scenarios 1-4 (the run in bench/results/ before step 09); step 09 and its two
+# scenarios add about a third, so expect about 13 minutes, plus the first build.
 #
 # All traffic stays on 127.0.0.1, every run is bounded in time, and every
 # server this script starts is stopped when it exits, however it exits.
@@ -50,8 +69,9 @@ BENCH_WARMUP=${BENCH_WARMUP:-2}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 BENCH_IDLE_SECONDS=${BENCH_IDLE_SECONDS:-3}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-"1 2 3 4"}
-BENCH_SERVERS=${BENCH_SERVERS:-"node step-07 step-08 bare"}
+BENCH_IDLE_ROOM_SIZE=${BENCH_IDLE_ROOM_SIZE:-10}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-"1 2 3 4 5 6"}
+BENCH_SERVERS=${BENCH_SERVERS:-"node step-07 step-08 step-09 bare"}
 BENCH_FAIL_ON_LOSS=${BENCH_FAIL_ON_LOSS:-0}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -88,9 +108,11 @@ if (( $(ulimit -n) < BENCH_IDLE_CLIENTS + 100 )); then
 fi
 
 # --- build ----------------------------------------------------------------
-declare -A step_package=([step-07]=step-07-rebroadcast [step-08]=step-08-production)
-declare -A server_title=([node]="Node socket.io" [step-07]="step 07" [step-08]="step 08" [bare]="bare threads")
+declare -A step_package=([step-07]=step-07-rebroadcast [step-08]=step-08-production [step-09]=step-09-chat-room)
+declare -A server_title=([node]="Node socket.io" [step-07]="step 07" [step-08]="step 08" [step-09]="step 09" [bare]="bare threads")
 declare -A baseline_binary=()
+# Which chat protocol loadgen speaks to each server (baselines are added below).
+declare -A server_protocol=([node]=socketio [step-07]=realtime [step-08]=realtime [step-09]=rooms [bare]=realtime)
 servers=()
 build_args=(-p bench)
 for server in $BENCH_SERVERS; do
@@ -98,7 +120,7 @@ for server in $BENCH_SERVERS; do
         node | bare)
             servers+=("$server")
             ;;
-        step-07 | step-08)
+        step-07 | step-08 | step-09)
             package=${step_package[$server]}
             if [[ -f "steps/$package/Cargo.toml" ]]; then
                 servers+=("$server")
@@ -108,25 +130,43 @@ for server in $BENCH_SERVERS; do
             fi
             ;;
         *)
-            echo "unknown server '$server' in BENCH_SERVERS (expected node, step-07, step-08, bare)" >&2
+            echo "unknown server '$server' in BENCH_SERVERS (expected node, step-07, step-08, step-09, bare)" >&2
             exit 2
             ;;
     esac
 done
-for entry in ${BENCH_BASELINES:-}; do
-    name=${entry%%=*} binary=${entry#*=}
+# add_baseline VARIABLE PROTOCOL NAME=PATH: one older binary to run beside the rest.
+add_baseline() {
+    local variable=$1 protocol=$2 entry=$3
+    local name=${entry%%=*} binary=${entry#*=}
     if [[ "$name" == "$entry" || ! -x "$binary" ]]; then
-        echo "BENCH_BASELINES: '$entry' is not NAME=PATH with an executable at PATH" >&2
+        echo "$variable: '$entry' is not NAME=PATH with an executable at PATH" >&2
         exit 2
     fi
     servers+=("baseline-$name")
     server_title[baseline-$name]=$name
     baseline_binary[baseline-$name]=$binary
+    server_protocol[baseline-$name]=$protocol
+}
+for entry in ${BENCH_BASELINES:-}; do
+    add_baseline BENCH_BASELINES realtime "$entry"
+done
+for entry in ${BENCH_BASELINES_ROOMS:-}; do
+    add_baseline BENCH_BASELINES_ROOMS rooms "$entry"
 done
 if (( ${#servers[@]} == 0 )); then
     echo "no server to measure" >&2
     exit 2
 fi
+if ! [[ "$BENCH_IDLE_ROOM_SIZE" =~ ^[1-9][0-9]*$ ]]; then
+    echo "BENCH_IDLE_ROOM_SIZE must be a whole number of clients, at least 1 (got '$BENCH_IDLE_ROOM_SIZE')" >&2
+    exit 2
+fi
+# Whether any server speaks step 09's rooms protocol (scenario 4's title says how it joins).
+some_server_has_rooms=0
+for server in "${servers[@]}"; do
+    [[ "${server_protocol[$server]}" == rooms ]] && some_server_has_rooms=1
+done
 
 echo "building in release mode: cargo build --release ${build_args[*]}"
 cargo build --release "${build_args[@]}"
@@ -151,12 +191,14 @@ start_server() {
         bare)
             PORT=0 "$target_dir/release/bare-server" >"$log" 2>&1 &
             ;;
-        step-07 | step-08 | baseline-*)
+        step-07 | step-08 | step-09 | baseline-*)
             local binary=${baseline_binary[$name]:-$target_dir/release/${step_package[$name]:-}}
             # The bench measures fan-out, not step 08's protective limits:
             # raise them far above what the scenarios need. (Flat out, a
             # receiver the scheduler runs late can fall more than the default
             # 256 messages behind, and step 08 would rightly cut it off.)
+            # Step 09 has the same settings and needs no others: its typing
+            # limit (4 a second per client) is above scenario 6's 2.
             PORT=0 NO_COLOR=1 MAX_CONNECTIONS=100000 MAX_MESSAGES_PER_SECOND=1000000 QUEUE_CAPACITY=4096 \
                 "$binary" >"$log" 2>&1 &
             ;;
@@ -179,14 +221,16 @@ start_server() {
         return 1
     fi
     case "$name" in
-        node) server_url="ws://127.0.0.1:$port/socket.io/?EIO=4&transport=websocket" protocol=socketio ;;
-        *) server_url="ws://127.0.0.1:$port/ws" protocol=realtime ;;
+        node) server_url="ws://127.0.0.1:$port/socket.io/?EIO=4&transport=websocket" ;;
+        *) server_url="ws://127.0.0.1:$port/ws" ;;
     esac
 }
 
 # --- scenarios ------------------------------------------------------------
-# scenario_args N: sets scenario_id, scenario_title and traffic_args.
+# scenario_args N: sets scenario_id, scenario_title, traffic_args, and
+# needs_rooms (1 for the scenarios only step 09's protocol can run).
 scenario_args() {
+    needs_rooms=0
     case "$1" in
         1)
             scenario_id=1-chat-100-clients
@@ -207,10 +251,25 @@ scenario_args() {
             scenario_id=4-idle-connections
             # 10000 -> 10,000 for the title.
             scenario_title="$(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$BENCH_IDLE_CLIENTS") idle connections"
+            if [[ "$some_server_has_rooms" == 1 ]]; then
+                scenario_title+=" (step 09: joined, $BENCH_IDLE_ROOM_SIZE per room)"
+            fi
             traffic_args=(--clients "$BENCH_IDLE_CLIENTS" --idle --warmup 0 --duration "$BENCH_IDLE_SECONDS")
             ;;
+        5)
+            scenario_id=5-rooms-100x10
+            scenario_title="100 rooms × 10 clients, 1,000 senders, 11,100 msg/s"
+            traffic_args=(--clients 1000 --rooms 100 --senders 1000 --rate 11100 --warmup "$BENCH_WARMUP" --duration "$BENCH_SECONDS")
+            needs_rooms=1
+            ;;
+        6)
+            scenario_id=6-typing-1000-clients
+            scenario_title="1,000 clients, 10 senders, 100 msg/s, all typing twice a second"
+            traffic_args=(--clients 1000 --senders 10 --rate 100 --typing-per-second 2 --warmup "$BENCH_WARMUP" --duration "$BENCH_SECONDS")
+            needs_rooms=1
+            ;;
         *)
-            echo "unknown scenario '$1' in BENCH_SCENARIOS (expected 1 2 3 4)" >&2
+            echo "unknown scenario '$1' in BENCH_SCENARIOS (expected 1 2 3 4 5 6)" >&2
             exit 2
             ;;
     esac
@@ -218,6 +277,22 @@ scenario_args() {
 
 loss_args=()
 [[ "$BENCH_FAIL_ON_LOSS" == 1 ]] && loss_args=(--fail-on-loss)
+
+# json_string TEXT: TEXT as a JSON string (our titles hold no control characters).
+json_string() {
+    local text=${1//\\/\\\\}
+    printf '"%s"' "${text//\"/\\\"}"
+}
+
+# note_skipped SERVER REASON: a runs/ file that the report shows as a row
+# "not run: REASON" (once, not per round).
+note_skipped() {
+    local server=$1 reason=$2
+    printf '{"scenario": %s, "scenario_title": %s, "server_name": %s, "skipped": %s}\n' \
+        "$(json_string "$scenario_id")" "$(json_string "$scenario_title")" \
+        "$(json_string "${server_title[$server]}")" "$(json_string "$reason")" \
+        >"$runs/$scenario_id--$server--skipped.json"
+}
 
 rm -rf "$runs"
 mkdir -p "$runs"
@@ -231,6 +306,15 @@ for round in $(seq "$BENCH_ROUNDS"); do
             if [[ "$server" == bare && "$scenario" == 4 ]]; then
                 continue
             fi
+            protocol=${server_protocol[$server]}
+            if [[ "$needs_rooms" == 1 && "$protocol" != rooms ]]; then
+                [[ "$round" == 1 ]] && note_skipped "$server" "speaks no rooms (step 09 only)"
+                continue
+            fi
+            protocol_args=(--protocol "$protocol")
+            if [[ "$protocol" == rooms && "$scenario" == 4 ]]; then
+                protocol_args+=(--rooms $(((BENCH_IDLE_CLIENTS + BENCH_IDLE_ROOM_SIZE - 1) / BENCH_IDLE_ROOM_SIZE)))
+            fi
             echo
             echo "=== round $round/$BENCH_ROUNDS: $scenario_title, ${server_title[$server]}"
             server_log="$logs/$scenario_id--$server--round$round.log"
@@ -239,7 +323,7 @@ for round in $(seq "$BENCH_ROUNDS"); do
                 stop_server
                 continue
             fi
-            if ! "$loadgen" --url "$server_url" --protocol "$protocol" "${traffic_args[@]}" \
+            if ! "$loadgen" --url "$server_url" "${protocol_args[@]}" "${traffic_args[@]}" \
                 --server-pid "$server_pid" --server-name "${server_title[$server]}" \
                 --scenario "$scenario_id" --scenario-title "$scenario_title" "${loss_args[@]}" \
                 --json "$runs/$scenario_id--$server--round$round.json"; then

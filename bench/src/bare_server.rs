@@ -155,10 +155,11 @@ fn read_upgrade_request(reader: &mut impl BufRead) -> io::Result<String> {
         if line.is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("sec-websocket-key") {
-                key = Some(value.trim().to_owned());
-            }
+        let header = line.split_once(':');
+        if let Some((_, value)) =
+            header.filter(|(name, _)| name.trim().eq_ignore_ascii_case("sec-websocket-key"))
+        {
+            key = Some(value.trim().to_owned());
         }
     }
     key.ok_or_else(|| io::Error::other("not a WebSocket upgrade: no Sec-WebSocket-Key"))

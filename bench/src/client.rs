@@ -1,6 +1,8 @@
-//! One simulated chat client: it connects and greets ([`Client::open`]), then
+//! One simulated chat client: it connects and greets ([`Client::open`]), in
+//! step 09's rooms protocol joins a room ([`Client::join`]), then
 //! [`Client::run`] reads everything the server sends, measures each delivery's
-//! latency, answers pings, and — if it is a sender — publishes on schedule.
+//! latency, answers pings, and — if it is a sender — publishes on schedule
+//! (and, with `--typing-per-second`, sends typing notices on a beat of its own).
 //!
 //! Each client is one task that owns its socket. Reading and writing happen in
 //! the same task, so there is no channel per message; received frames are
@@ -12,7 +14,7 @@ use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -22,6 +24,7 @@ use tokio::time::{Interval, MissedTickBehavior, sleep_until};
 use crate::config::{LoadConfig, Traffic};
 use crate::latency::{Clock, LatencyHistogram};
 use crate::protocol::{self, GreetingError, Incoming, Protocol, Stamp};
+use crate::rooms::Audience;
 use crate::websocket::{
     self, FrameError, MaskKeys, Message, MessageAssembler, Opcode, UpgradeResponse,
 };
@@ -154,9 +157,33 @@ pub struct ClientOutcome {
     pub received_total: u64,
     pub sent_total: u64,
     pub sent_measured: u64,
+    /// Deliveries the measured messages should make: each one's audience
+    /// (everyone, or the others in the sender's room) added up.
+    pub expected_measured: u64,
+    /// Acknowledgements of our messages (rooms protocol), refusals included.
+    pub acks_received: u64,
+    pub typing_sent: u64,
+    /// Others' typing notices that reached this client.
+    pub typing_received: u64,
     pub server_errors: u64,
     /// Set if the connection ended before the run told it to stop.
     pub ended_early: Option<String>,
+}
+
+impl ClientOutcome {
+    /// Adds another client's counts to these (`ended_early` is the caller's).
+    pub fn add(&mut self, other: &ClientOutcome) {
+        self.received_measured += other.received_measured;
+        self.received_in_window += other.received_in_window;
+        self.received_total += other.received_total;
+        self.sent_total += other.sent_total;
+        self.sent_measured += other.sent_measured;
+        self.expected_measured += other.expected_measured;
+        self.acks_received += other.acks_received;
+        self.typing_sent += other.typing_sent;
+        self.typing_received += other.typing_received;
+        self.server_errors += other.server_errors;
+    }
 }
 
 /// Timing and counters every client of a run shares.
@@ -170,6 +197,8 @@ pub struct RunShared {
     /// Running totals, so the run can stop draining as soon as everything
     /// expected has arrived. Updated once per read batch, not per message.
     pub measured_sent: AtomicU64,
+    /// Deliveries the measured messages sent so far should make.
+    pub measured_expected: AtomicU64,
     pub measured_received: AtomicU64,
     /// Latencies of deliveries of messages sent inside the measured window,
     /// from every client.
@@ -198,15 +227,39 @@ impl RunShared {
     }
 }
 
+/// A steady beat: the first at `first`, then one every `period`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub first: Instant,
+    pub period: Duration,
+}
+
+impl Pace {
+    /// `per_second` beats a second for client `index` of `clients`, its first
+    /// `index / clients` of a period after `start`: the beats of all the
+    /// clients are spread evenly over each period instead of leaving in bursts.
+    fn spread(start: Instant, per_second: f64, index: u32, clients: u32) -> Pace {
+        let period = Duration::from_secs_f64(1.0 / per_second);
+        let offset = period.mul_f64(f64::from(index) / f64::from(clients.max(1)));
+        Pace {
+            first: start + offset,
+            period,
+        }
+    }
+
+    fn interval(self, when_late: MissedTickBehavior) -> Interval {
+        let mut interval = tokio::time::interval_at(self.first.into(), self.period);
+        interval.set_missed_tick_behavior(when_late);
+        interval
+    }
+}
+
 /// How this client publishes, if at all.
 #[derive(Debug, Clone, Copy)]
 pub enum SenderRole {
     Listener,
-    /// One message every `period`, first one at `first_send`.
-    Paced {
-        first_send: Instant,
-        period: std::time::Duration,
-    },
+    /// One message every period.
+    Paced(Pace),
     /// Keep `in_flight` messages unanswered.
     FlatOut {
         in_flight: u32,
@@ -224,18 +277,111 @@ impl SenderRole {
         match config.traffic {
             Traffic::Idle => SenderRole::Listener,
             Traffic::FlatOut { in_flight } => SenderRole::FlatOut { in_flight },
-            Traffic::Rate(total_per_second) => {
-                let period = std::time::Duration::from_secs_f64(
-                    f64::from(config.senders) / total_per_second,
-                );
-                let offset = period.mul_f64(f64::from(index) / f64::from(config.senders));
-                SenderRole::Paced {
-                    first_send: traffic_start + offset,
-                    period,
-                }
-            }
+            Traffic::Rate(total_per_second) => SenderRole::Paced(Pace::spread(
+                traffic_start,
+                total_per_second / f64::from(config.senders),
+                index,
+                config.senders,
+            )),
         }
     }
+}
+
+/// Everything a client does in a run besides receiving.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientPlan {
+    pub role: SenderRole,
+    /// With `--typing-per-second`: when to send typing notices.
+    pub typing: Option<Pace>,
+    /// How many deliveries each of this client's messages should make.
+    pub receivers_per_message: u64,
+}
+
+impl ClientPlan {
+    /// The plan of client `index`: its sender role, its typing beat (spread
+    /// over all clients like the senders' messages), and its audience.
+    pub fn for_client(
+        index: u32,
+        config: &LoadConfig,
+        traffic_start: Instant,
+        audience: &Audience,
+    ) -> ClientPlan {
+        ClientPlan {
+            role: SenderRole::for_client(index, config, traffic_start),
+            typing: (config.typing_per_second > 0.0).then(|| {
+                Pace::spread(
+                    traffic_start,
+                    config.typing_per_second,
+                    index,
+                    config.clients,
+                )
+            }),
+            receivers_per_message: audience.receivers_of(index),
+        }
+    }
+}
+
+/// A client's sending state while it runs: its two beats and its flat-out
+/// pipeline.
+struct Schedule {
+    pacer: Option<Interval>,
+    typing: Option<Interval>,
+    /// What the next typing notice says: alternately "typing" and "stopped".
+    typing_next: bool,
+    /// Flat out: how many messages may be unanswered (0 when not flat out),
+    /// and how many are.
+    in_flight_limit: u32,
+    in_flight: u32,
+    /// Flat out: the pipeline fills only once traffic starts.
+    waiting_for_start: bool,
+    sequence: u64,
+}
+
+impl Schedule {
+    fn new(plan: &ClientPlan) -> Schedule {
+        let in_flight_limit = match plan.role {
+            SenderRole::FlatOut { in_flight } => in_flight,
+            _ => 0,
+        };
+        Schedule {
+            // Catch up after a stall instead of silently sending fewer
+            // messages: the offered load stays what was asked for.
+            pacer: match plan.role {
+                SenderRole::Paced(pace) => Some(pace.interval(MissedTickBehavior::Burst)),
+                _ => None,
+            },
+            // Typing is background noise, not measured: a late one is skipped.
+            typing: plan
+                .typing
+                .map(|pace| pace.interval(MissedTickBehavior::Skip)),
+            typing_next: true,
+            in_flight_limit,
+            in_flight: 0,
+            waiting_for_start: in_flight_limit > 0,
+            sequence: 0,
+        }
+    }
+
+    fn next_sequence(&mut self) -> u64 {
+        self.sequence += 1;
+        self.sequence - 1
+    }
+
+    fn next_typing(&mut self) -> bool {
+        self.typing_next = !self.typing_next;
+        !self.typing_next
+    }
+}
+
+/// What one read's worth of frames added up to, booked once per batch.
+struct Batch<'s> {
+    received_ns: u64,
+    arrived_in_window: bool,
+    /// Answers to our own messages: echoes, or acks in the rooms protocol.
+    answers: u32,
+    measured: u64,
+    /// Locked at the first measured delivery, released at the end of the batch.
+    latencies: Option<MutexGuard<'s, LatencyHistogram>>,
 }
 
 impl Client {
@@ -279,24 +425,31 @@ impl Client {
             text: Vec::with_capacity(128),
             masks: MaskKeys::new(index),
         };
-        client.server_id = match config.protocol {
-            Protocol::Realtime => protocol::parse_realtime_connect(&client.next_text().await?)?,
+        client.server_id = client.greet().await?;
+        Ok(client)
+    }
+
+    /// The protocol's greeting; returns the id the server gave us.
+    async fn greet(&mut self) -> Result<String, ClientError> {
+        match self.protocol {
+            Protocol::Realtime | Protocol::Rooms => {
+                Ok(protocol::parse_realtime_connect(&self.next_text().await?)?)
+            }
             Protocol::SocketIo => {
-                protocol::parse_engine_io_open(&client.next_text().await?)?;
-                client.queue_text(protocol::SOCKET_IO_CONNECT);
-                client.flush().await?;
+                protocol::parse_engine_io_open(&self.next_text().await?)?;
+                self.queue_text(protocol::SOCKET_IO_CONNECT);
+                self.flush().await?;
                 loop {
-                    let text = client.next_text().await?;
+                    let text = self.next_text().await?;
                     if text == b"2" {
-                        client.queue_text(protocol::ENGINE_IO_PONG);
-                        client.flush().await?;
+                        self.queue_text(protocol::ENGINE_IO_PONG);
+                        self.flush().await?;
                     } else if let Some(sid) = protocol::parse_socket_io_connect_ack(&text)? {
-                        break sid;
+                        return Ok(sid);
                     }
                 }
             }
-        };
-        Ok(client)
+        }
     }
 
     /// Gives the client a new number (the run numbers connected clients
@@ -306,33 +459,76 @@ impl Client {
         self
     }
 
-    /// The next whole text message, for the greeting only (it allocates).
-    async fn next_text(&mut self) -> Result<Vec<u8>, ClientError> {
+    /// Rooms protocol: joins `room` as `nickname` and waits for the
+    /// acknowledgement; returns how many users it lists. Others' `joined`
+    /// notices that arrive first are skipped.
+    pub async fn join(&mut self, nickname: &str, room: &str) -> Result<usize, ClientError> {
+        self.queue_text(&protocol::encode_join(nickname, room));
+        self.flush().await?;
         loop {
-            while let Some(frame) = websocket::decode_frame(self.inbox.pending())? {
-                let used = frame.encoded_len;
-                let text = match self.assembler.push(frame)? {
-                    Some(Message::Text(text)) => Some(text.to_vec()),
-                    Some(Message::Ping(payload)) => {
-                        let key = self.masks.next_key();
-                        websocket::encode_client_frame(
-                            &mut self.outbox,
-                            Opcode::Pong,
-                            payload,
-                            key,
-                        );
-                        None
+            let text = self.next_text().await?;
+            if let Some(users) = protocol::parse_join_reply(&text, room)? {
+                return Ok(users);
+            }
+        }
+    }
+
+    /// Keeps reading, answering pings and throwing the rest away, until
+    /// `release` changes. A client that has joined must go on reading while
+    /// the others join: 1,000 joins into one room send each early joiner
+    /// about a thousand `joined` notices, and a client that left them unread
+    /// would be cut off by the server as too slow.
+    pub async fn hold_until(
+        &mut self,
+        mut release: watch::Receiver<bool>,
+    ) -> Result<(), ClientError> {
+        loop {
+            while self.take_text()?.is_some() {}
+            self.flush().await?;
+            tokio::select! {
+                // A change, or the sender gone: either way, stop holding.
+                _ = release.changed() => return Ok(()),
+                read = self.inbox.read_from(&mut self.stream) => {
+                    if read? == 0 {
+                        return Err(ClientError::ClosedByServer);
                     }
-                    Some(Message::Close) => return Err(ClientError::ClosedByServer),
-                    _ => None,
-                };
-                self.inbox.consume(used);
-                if let Some(text) = text {
-                    self.flush().await?;
-                    return Ok(text);
                 }
             }
+        }
+    }
+
+    /// The next whole text message in the inbox, if one is complete; a pong
+    /// is queued for every ping on the way. For the greeting and the join
+    /// only: it copies the text.
+    fn take_text(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        while let Some(frame) = websocket::decode_frame(self.inbox.pending())? {
+            let used = frame.encoded_len;
+            let text = match self.assembler.push(frame)? {
+                Some(Message::Text(text)) => Some(text.to_vec()),
+                Some(Message::Ping(payload)) => {
+                    let key = self.masks.next_key();
+                    websocket::encode_client_frame(&mut self.outbox, Opcode::Pong, payload, key);
+                    None
+                }
+                Some(Message::Close) => return Err(ClientError::ClosedByServer),
+                _ => None,
+            };
+            self.inbox.consume(used);
+            if text.is_some() {
+                return Ok(text);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next whole text message, read from the socket if need be.
+    async fn next_text(&mut self) -> Result<Vec<u8>, ClientError> {
+        loop {
+            let text = self.take_text()?;
             self.flush().await?;
+            if let Some(text) = text {
+                return Ok(text);
+            }
             if self.inbox.read_from(&mut self.stream).await? == 0 {
                 return Err(ClientError::ClosedByServer);
             }
@@ -352,8 +548,15 @@ impl Client {
         Ok(())
     }
 
-    /// Queues one chat message stamped with the current time.
-    fn queue_publish(&mut self, sequence: u64, shared: &RunShared, outcome: &mut ClientOutcome) {
+    /// Queues one chat message stamped with the current time; if it falls in
+    /// the measured window, `receivers` deliveries of it are expected.
+    fn queue_publish(
+        &mut self,
+        sequence: u64,
+        receivers: u64,
+        shared: &RunShared,
+        outcome: &mut ClientOutcome,
+    ) {
         let sent_ns = shared.clock.now_ns();
         let stamp = Stamp {
             sender: self.index,
@@ -366,99 +569,125 @@ impl Client {
         outcome.sent_total += 1;
         if shared.is_measured(sent_ns) {
             outcome.sent_measured += 1;
+            outcome.expected_measured += receivers;
             shared.measured_sent.fetch_add(1, Ordering::Relaxed);
+            shared
+                .measured_expected
+                .fetch_add(receivers, Ordering::Relaxed);
+        }
+    }
+
+    /// Flat out: tops the pipeline back up after every batch of answers.
+    fn top_up(
+        &mut self,
+        schedule: &mut Schedule,
+        plan: &ClientPlan,
+        shared: &RunShared,
+        outcome: &mut ClientOutcome,
+    ) {
+        if schedule.in_flight_limit == 0
+            || schedule.waiting_for_start
+            || shared.clock.now_ns() >= shared.measure_end_ns
+        {
+            return;
+        }
+        while schedule.in_flight < schedule.in_flight_limit {
+            let sequence = schedule.next_sequence();
+            self.queue_publish(sequence, plan.receivers_per_message, shared, outcome);
+            schedule.in_flight += 1;
         }
     }
 
     /// Decodes every complete message in the inbox, all stamped with one
-    /// receive time. Returns how many of *our own* messages came back (the
-    /// flat-out sender's signal to send more), or an error if the server
-    /// closed us.
+    /// receive time. Returns how many answers to *our own* messages came
+    /// (echoes, or acks in the rooms protocol: the flat-out sender's signal
+    /// to send more), or an error if the server closed us.
     fn decode_batch(
         &mut self,
         received_ns: u64,
         shared: &RunShared,
         outcome: &mut ClientOutcome,
     ) -> Result<u32, ClientError> {
-        let mut own_echoes = 0;
-        let mut measured_in_batch = 0;
-        let arrived_in_window = shared.is_measured(received_ns);
-        // Locked at the first measured delivery, released at the end of the batch.
-        let mut latencies = None;
+        let mut batch = Batch {
+            received_ns,
+            arrived_in_window: shared.is_measured(received_ns),
+            answers: 0,
+            measured: 0,
+            latencies: None,
+        };
         while let Some(frame) = websocket::decode_frame(self.inbox.pending())? {
             let used = frame.encoded_len;
-            match self.assembler.push(frame)? {
-                Some(Message::Text(text)) => match self.protocol.classify(text) {
-                    Incoming::Delivery(stamp) => {
-                        outcome.received_total += 1;
-                        outcome.received_in_window += u64::from(arrived_in_window);
-                        if stamp.sender == self.index {
-                            own_echoes += 1;
-                        }
-                        if shared.is_measured(stamp.sent_ns) {
-                            measured_in_batch += 1;
-                            latencies
-                                .get_or_insert_with(|| shared.latencies())
-                                .record_ns(received_ns.saturating_sub(stamp.sent_ns));
-                        }
-                    }
-                    Incoming::Ping => {
-                        let key = self.masks.next_key();
-                        websocket::encode_client_frame(
-                            &mut self.outbox,
-                            Opcode::Text,
-                            protocol::ENGINE_IO_PONG,
-                            key,
-                        );
-                    }
-                    Incoming::ServerError => outcome.server_errors += 1,
-                    Incoming::Closed => return Err(ClientError::ClosedByServer),
-                    Incoming::Other => {}
-                },
+            let incoming = match self.assembler.push(frame)? {
+                Some(Message::Text(text)) => self.protocol.classify(text),
                 // The heartbeat of a production server: answer, or be dropped.
                 Some(Message::Ping(payload)) => {
                     let key = self.masks.next_key();
                     websocket::encode_client_frame(&mut self.outbox, Opcode::Pong, payload, key);
+                    Incoming::Other
                 }
                 Some(Message::Close) => return Err(ClientError::ClosedByServer),
-                Some(Message::Binary(_) | Message::Pong) | None => {}
-            }
+                Some(Message::Binary(_) | Message::Pong) | None => Incoming::Other,
+            };
             self.inbox.consume(used);
+            self.book(incoming, &mut batch, shared, outcome)?;
         }
-        if measured_in_batch > 0 {
-            outcome.received_measured += measured_in_batch;
+        if batch.measured > 0 {
+            outcome.received_measured += batch.measured;
             shared
                 .measured_received
-                .fetch_add(measured_in_batch, Ordering::Relaxed);
+                .fetch_add(batch.measured, Ordering::Relaxed);
         }
-        Ok(own_echoes)
+        Ok(batch.answers)
+    }
+
+    /// Books one received text message into the batch and the outcome.
+    fn book<'s>(
+        &mut self,
+        incoming: Incoming,
+        batch: &mut Batch<'s>,
+        shared: &'s RunShared,
+        outcome: &mut ClientOutcome,
+    ) -> Result<(), ClientError> {
+        match incoming {
+            Incoming::Delivery(stamp) => {
+                outcome.received_total += 1;
+                outcome.received_in_window += u64::from(batch.arrived_in_window);
+                // Our own message back is the answer that lets a flat-out
+                // sender send another; step 09 never sends it (acks do that).
+                if stamp.sender == self.index && self.protocol != Protocol::Rooms {
+                    batch.answers += 1;
+                }
+                if shared.is_measured(stamp.sent_ns) {
+                    batch.measured += 1;
+                    batch
+                        .latencies
+                        .get_or_insert_with(|| shared.latencies())
+                        .record_ns(batch.received_ns.saturating_sub(stamp.sent_ns));
+                }
+            }
+            Incoming::Acked { refused } => {
+                outcome.acks_received += 1;
+                outcome.server_errors += u64::from(refused);
+                batch.answers += 1;
+            }
+            Incoming::Typing => outcome.typing_received += 1,
+            Incoming::Ping => self.queue_text(protocol::ENGINE_IO_PONG),
+            Incoming::ServerError => outcome.server_errors += 1,
+            Incoming::Closed => return Err(ClientError::ClosedByServer),
+            Incoming::Other => {}
+        }
+        Ok(())
     }
 
     /// Runs until `stop` fires (or the server closes us), then reports.
     pub async fn run(
         mut self,
-        role: SenderRole,
+        plan: ClientPlan,
         shared: Arc<RunShared>,
         mut stop: watch::Receiver<bool>,
     ) -> ClientOutcome {
         let mut outcome = ClientOutcome::default();
-        let mut pacer = match role {
-            SenderRole::Paced { first_send, period } => {
-                let mut interval = tokio::time::interval_at(first_send.into(), period);
-                // Catch up after a stall instead of silently sending fewer
-                // messages: the offered load stays what was asked for.
-                interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
-                Some(interval)
-            }
-            _ => None,
-        };
-        let in_flight_limit = match role {
-            SenderRole::FlatOut { in_flight } => in_flight,
-            _ => 0,
-        };
-        let mut flat_out_waiting_for_start = in_flight_limit > 0;
-        let mut in_flight = 0u32;
-        let mut sequence = 0u64;
+        let mut schedule = Schedule::new(&plan);
         // Made once and polled again on every turn of the loop: a fresh
         // `changed()` each turn would join and leave the stop signal's waiter
         // list (a lock every client shares) for every read.
@@ -470,42 +699,35 @@ impl Client {
             loop {
                 tokio::select! {
                     biased;
-                    _ = &mut stopped => {
-                        // Say goodbye properly (close code 1000, "normal"), so
-                        // the server sees a clean close rather than a dropped
-                        // connection; its answer is not awaited.
-                        let key = self.masks.next_key();
-                        websocket::encode_client_frame(&mut self.outbox, Opcode::Close, &1000u16.to_be_bytes(), key);
-                        let _ = self.flush().await;
-                        return Ok(());
-                    }
+                    _ = &mut stopped => return self.say_goodbye().await,
                     read = self.inbox.read_from(&mut self.stream) => {
                         if read? == 0 {
                             return Err(ClientError::ClosedByServer);
                         }
-                        let echoes = self.decode_batch(shared.clock.now_ns(), &shared, &mut outcome)?;
-                        in_flight = in_flight.saturating_sub(echoes);
+                        let answers = self.decode_batch(shared.clock.now_ns(), &shared, &mut outcome)?;
+                        schedule.in_flight = schedule.in_flight.saturating_sub(answers);
                     }
-                    _ = next_tick(&mut pacer) => {
+                    _ = next_tick(&mut schedule.pacer) => {
                         if shared.clock.now_ns() < shared.measure_end_ns {
-                            self.queue_publish(sequence, &shared, &mut outcome);
-                            sequence += 1;
+                            let sequence = schedule.next_sequence();
+                            self.queue_publish(sequence, plan.receivers_per_message, &shared, &mut outcome);
                         } else {
-                            pacer = None;
+                            schedule.pacer = None;
                         }
                     }
-                    () = &mut flat_out_start, if flat_out_waiting_for_start => {
-                        flat_out_waiting_for_start = false;
+                    _ = next_tick(&mut schedule.typing) => {
+                        if shared.clock.now_ns() < shared.measure_end_ns {
+                            self.queue_text(protocol::encode_typing(schedule.next_typing()));
+                            outcome.typing_sent += 1;
+                        } else {
+                            schedule.typing = None;
+                        }
+                    }
+                    () = &mut flat_out_start, if schedule.waiting_for_start => {
+                        schedule.waiting_for_start = false;
                     }
                 }
-                // Flat out: top the pipeline back up after every batch of echoes.
-                if in_flight_limit > 0 && !flat_out_waiting_for_start && shared.clock.now_ns() < shared.measure_end_ns {
-                    while in_flight < in_flight_limit {
-                        self.queue_publish(sequence, &shared, &mut outcome);
-                        sequence += 1;
-                        in_flight += 1;
-                    }
-                }
+                self.top_up(&mut schedule, &plan, &shared, &mut outcome);
                 self.flush().await?;
             }
         }
@@ -515,11 +737,26 @@ impl Client {
         }
         outcome
     }
+
+    /// Says goodbye properly (close code 1000, "normal"), so the server sees
+    /// a clean close rather than a dropped connection; its answer is not
+    /// awaited, and a failure to send it changes nothing.
+    async fn say_goodbye(&mut self) -> Result<(), ClientError> {
+        let key = self.masks.next_key();
+        websocket::encode_client_frame(
+            &mut self.outbox,
+            Opcode::Close,
+            &1000u16.to_be_bytes(),
+            key,
+        );
+        let _ = self.flush().await;
+        Ok(())
+    }
 }
 
-/// The pacer's next tick, or never for clients that do not pace.
-async fn next_tick(pacer: &mut Option<Interval>) {
-    match pacer {
+/// A beat's next tick, or never for a beat the client does not have.
+async fn next_tick(beat: &mut Option<Interval>) {
+    match beat {
         Some(interval) => {
             interval.tick().await;
         }

@@ -17,13 +17,18 @@ USAGE:
   loadgen --url ws://127.0.0.1:PORT[/path] [options]
 
 TRAFFIC:
-  --protocol realtime|socketio  which chat protocol to speak          [realtime]
+  --protocol realtime|socketio|rooms  which chat protocol to speak    [realtime]
+                                (rooms: step 09's; every client joins a room first)
   --clients N                   connections to open                   [100]
   --senders K                   how many of them publish              [10]
   --rate R                      total messages per second, all senders [200]
-  --flat-out                    publish as fast as the server echoes, instead of --rate
+  --flat-out                    publish as fast as the server answers (echoes, or acks
+                                with rooms), instead of --rate
   --in-flight F                 with --flat-out: unanswered messages per sender [4]
   --idle                        open the connections, send nothing (memory per connection)
+ROOMS (with --protocol rooms):
+  --rooms N                     spread the clients, and the senders, over N rooms [1]
+  --typing-per-second X         every client also sends typing true/false X times a second [0]
 TIME (seconds, fractions allowed):
   --warmup S                    traffic before measuring starts       [2]
   --duration D                  measured traffic (or idle hold)       [10]
@@ -40,15 +45,16 @@ TUNING:
   --threads T                   runtime worker threads of the generator [1]
 
 With --protocol socketio the default path is /socket.io/?EIO=4&transport=websocket,
-with realtime it is /ws. Every run stops by itself.";
+with realtime and rooms it is /ws. Every run stops by itself.";
 
 /// Publish at a steady total rate, or as fast as the server answers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Traffic {
     /// Total messages per second over all senders.
     Rate(f64),
-    /// Each sender keeps this many messages unanswered (not yet echoed back to
-    /// itself) at a time: closed-loop, so the server sets the pace.
+    /// Each sender keeps this many messages unanswered at a time (not yet
+    /// echoed back to itself, or in the rooms protocol not yet acknowledged):
+    /// closed-loop, so the server sets the pace.
     FlatOut { in_flight: u32 },
     /// Connections only: measures memory per connection.
     Idle,
@@ -64,6 +70,12 @@ pub struct LoadConfig {
     pub clients: u32,
     pub senders: u32,
     pub traffic: Traffic,
+    /// How many rooms the clients join (`--rooms`); always 1 unless the
+    /// protocol is [`Protocol::Rooms`].
+    pub rooms: u32,
+    /// Typing notices each client sends per second (`--typing-per-second`),
+    /// rooms protocol only; 0 for none.
+    pub typing_per_second: f64,
     pub warmup: Duration,
     pub duration: Duration,
     pub drain: Duration,
@@ -102,139 +114,241 @@ fn invalid(why: impl Into<String>) -> ConfigError {
     ConfigError::Invalid(why.into())
 }
 
-impl LoadConfig {
-    /// Parses the arguments after the program name.
-    pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<LoadConfig, ConfigError> {
-        let mut url = None;
-        let mut protocol = Protocol::Realtime;
-        let mut clients = 100u32;
-        let mut senders = None;
-        let mut rate = 200.0f64;
-        let mut flat_out = false;
-        let mut idle = false;
-        let mut in_flight = 4u32;
-        let mut warmup = 2.0f64;
-        let mut duration = 10.0f64;
-        let mut drain = 5.0f64;
-        let mut server_pid = None;
-        let mut json = None;
-        let mut scenario = String::from("adhoc");
-        let mut scenario_title = None;
-        let mut server_name = String::from("server");
-        let mut connect_concurrency = 200u32;
-        let mut threads = 1usize;
-        let mut fail_on_loss = false;
+/// Messages per second in total that `--rate` accepts: a sender's period is
+/// worked out from it, and it must stay a sensible length of time (not
+/// infinite for a rate near zero).
+pub const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=10_000_000.0;
 
+/// Typing notices per second per client that `--typing-per-second` accepts
+/// (or 0 for none): step 09 thins out anything above a few a second anyway.
+pub const TYPING_RANGE: std::ops::RangeInclusive<f64> = 0.001..=100.0;
+
+/// The flags as given, before they are checked against each other.
+struct Flags {
+    url: Option<String>,
+    protocol: Protocol,
+    clients: u32,
+    senders: Option<u32>,
+    rate: f64,
+    flat_out: bool,
+    idle: bool,
+    in_flight: u32,
+    rooms: Option<u32>,
+    typing_per_second: Option<f64>,
+    warmup: f64,
+    duration: f64,
+    drain: f64,
+    server_pid: Option<u32>,
+    json: Option<PathBuf>,
+    scenario: String,
+    scenario_title: Option<String>,
+    server_name: String,
+    connect_concurrency: u32,
+    threads: usize,
+    fail_on_loss: bool,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            url: None,
+            protocol: Protocol::Realtime,
+            clients: 100,
+            senders: None,
+            rate: 200.0,
+            flat_out: false,
+            idle: false,
+            in_flight: 4,
+            rooms: None,
+            typing_per_second: None,
+            warmup: 2.0,
+            duration: 10.0,
+            drain: 5.0,
+            server_pid: None,
+            json: None,
+            scenario: String::from("adhoc"),
+            scenario_title: None,
+            server_name: String::from("server"),
+            connect_concurrency: 200,
+            threads: 1,
+            fail_on_loss: false,
+        }
+    }
+}
+
+impl Flags {
+    fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Flags, ConfigError> {
+        let mut flags = Flags::default();
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             // Flags without a value first; every other flag takes the next argument.
             match flag.as_str() {
                 "-h" | "--help" => return Err(ConfigError::Help),
-                "--flat-out" => {
-                    flat_out = true;
-                    continue;
+                "--flat-out" => flags.flat_out = true,
+                "--idle" => flags.idle = true,
+                "--fail-on-loss" => flags.fail_on_loss = true,
+                _ => {
+                    let value = args
+                        .next()
+                        .ok_or_else(|| invalid(format!("{flag} needs a value")))?;
+                    flags.set(&flag, value)?;
                 }
-                "--idle" => {
-                    idle = true;
-                    continue;
-                }
-                "--fail-on-loss" => {
-                    fail_on_loss = true;
-                    continue;
-                }
-                _ => {}
-            }
-            let value = args
-                .next()
-                .ok_or_else(|| invalid(format!("{flag} needs a value")))?;
-            match flag.as_str() {
-                "--url" => url = Some(value),
-                "--protocol" => {
-                    protocol = Protocol::parse(&value).ok_or_else(|| {
-                        invalid(format!(
-                            "--protocol must be realtime or socketio, not {value:?}"
-                        ))
-                    })?
-                }
-                "--clients" => clients = number(&flag, &value)?,
-                "--senders" => senders = Some(number(&flag, &value)?),
-                "--rate" => rate = number(&flag, &value)?,
-                "--in-flight" => in_flight = number(&flag, &value)?,
-                "--warmup" => warmup = number(&flag, &value)?,
-                "--duration" => duration = number(&flag, &value)?,
-                "--drain" => drain = number(&flag, &value)?,
-                "--server-pid" => server_pid = Some(number(&flag, &value)?),
-                "--json" => json = Some(PathBuf::from(value)),
-                "--scenario" => scenario = value,
-                "--scenario-title" => scenario_title = Some(value),
-                "--server-name" => server_name = value,
-                "--connect-concurrency" => connect_concurrency = number(&flag, &value)?,
-                "--threads" => threads = number(&flag, &value)?,
-                _ => return Err(invalid(format!("unknown option {flag}"))),
             }
         }
+        Ok(flags)
+    }
 
-        let url =
-            url.ok_or_else(|| invalid("--url is required, e.g. --url ws://127.0.0.1:3000/ws"))?;
-        let (server, path) = parse_loopback_ws_url(&url, protocol)?;
-        if clients == 0 {
-            return Err(invalid("--clients must be at least 1"));
+    /// Sets the flag that takes a value.
+    fn set(&mut self, flag: &str, value: String) -> Result<(), ConfigError> {
+        match flag {
+            "--url" => self.url = Some(value),
+            "--protocol" => {
+                self.protocol = Protocol::parse(&value).ok_or_else(|| {
+                    invalid(format!(
+                        "--protocol must be realtime, socketio or rooms, not {value:?}"
+                    ))
+                })?
+            }
+            "--clients" => self.clients = number(flag, &value)?,
+            "--senders" => self.senders = Some(number(flag, &value)?),
+            "--rate" => self.rate = number(flag, &value)?,
+            "--in-flight" => self.in_flight = number(flag, &value)?,
+            "--rooms" => self.rooms = Some(number(flag, &value)?),
+            "--typing-per-second" => self.typing_per_second = Some(number(flag, &value)?),
+            "--warmup" => self.warmup = number(flag, &value)?,
+            "--duration" => self.duration = number(flag, &value)?,
+            "--drain" => self.drain = number(flag, &value)?,
+            "--server-pid" => self.server_pid = Some(number(flag, &value)?),
+            "--json" => self.json = Some(PathBuf::from(value)),
+            "--scenario" => self.scenario = value,
+            "--scenario-title" => self.scenario_title = Some(value),
+            "--server-name" => self.server_name = value,
+            "--connect-concurrency" => self.connect_concurrency = number(flag, &value)?,
+            "--threads" => self.threads = number(flag, &value)?,
+            _ => return Err(invalid(format!("unknown option {flag}"))),
         }
-        if flat_out && idle {
+        Ok(())
+    }
+
+    /// The traffic shape: `--idle`, `--flat-out` or `--rate`.
+    fn traffic(&self) -> Result<Traffic, ConfigError> {
+        if self.flat_out && self.idle {
             return Err(invalid("choose one of --flat-out and --idle"));
         }
-        let senders = if idle {
-            0
-        } else {
-            senders.unwrap_or(10.min(clients))
-        };
-        if senders > clients {
-            return Err(invalid(format!(
-                "--senders ({senders}) cannot exceed --clients ({clients})"
-            )));
-        }
-        if !idle && senders == 0 {
-            return Err(invalid("--senders must be at least 1 (or use --idle)"));
-        }
-        let traffic = if idle {
-            Traffic::Idle
-        } else if flat_out {
-            if in_flight == 0 {
+        if self.idle {
+            Ok(Traffic::Idle)
+        } else if self.flat_out {
+            if self.in_flight == 0 {
                 return Err(invalid("--in-flight must be at least 1"));
             }
-            Traffic::FlatOut { in_flight }
+            Ok(Traffic::FlatOut {
+                in_flight: self.in_flight,
+            })
+        } else if !RATE_RANGE.contains(&self.rate) {
+            Err(invalid(format!(
+                "--rate must be from {} to {} messages per second, got {}",
+                RATE_RANGE.start(),
+                RATE_RANGE.end(),
+                self.rate
+            )))
         } else {
-            if rate.is_nan() || rate <= 0.0 || rate.is_infinite() {
-                return Err(invalid(
-                    "--rate must be a positive number of messages per second",
-                ));
-            }
-            Traffic::Rate(rate)
-        };
-        if connect_concurrency == 0 || threads == 0 {
+            Ok(Traffic::Rate(self.rate))
+        }
+    }
+
+    /// How many clients publish: none when idle, 10 (or all) by default.
+    fn senders(&self, traffic: Traffic) -> Result<u32, ConfigError> {
+        if traffic == Traffic::Idle {
+            return Ok(0);
+        }
+        let senders = self.senders.unwrap_or(10.min(self.clients));
+        if senders > self.clients {
+            return Err(invalid(format!(
+                "--senders ({senders}) cannot exceed --clients ({})",
+                self.clients
+            )));
+        }
+        if senders == 0 {
+            return Err(invalid("--senders must be at least 1 (or use --idle)"));
+        }
+        Ok(senders)
+    }
+
+    /// `--rooms` and `--typing-per-second`, which only step 09's protocol has.
+    fn rooms_and_typing(&self, traffic: Traffic) -> Result<(u32, f64), ConfigError> {
+        if self.protocol != Protocol::Rooms
+            && (self.rooms.is_some() || self.typing_per_second.is_some())
+        {
+            return Err(invalid(
+                "--rooms and --typing-per-second need --protocol rooms (step 09's chat rooms)",
+            ));
+        }
+        let rooms = self.rooms.unwrap_or(1);
+        if rooms == 0 || rooms > self.clients {
+            return Err(invalid(format!(
+                "--rooms must be from 1 to --clients ({}), got {rooms}",
+                self.clients
+            )));
+        }
+        let typing = self.typing_per_second.unwrap_or(0.0);
+        if typing != 0.0 && !TYPING_RANGE.contains(&typing) {
+            return Err(invalid(format!(
+                "--typing-per-second must be 0 or from {} to {}, got {typing}",
+                TYPING_RANGE.start(),
+                TYPING_RANGE.end()
+            )));
+        }
+        if typing > 0.0 && traffic == Traffic::Idle {
+            return Err(invalid(
+                "--typing-per-second needs traffic: --idle clients send nothing",
+            ));
+        }
+        Ok((rooms, typing))
+    }
+}
+
+impl LoadConfig {
+    /// Parses the arguments after the program name.
+    pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<LoadConfig, ConfigError> {
+        let flags = Flags::parse(args)?;
+        let url = flags
+            .url
+            .clone()
+            .ok_or_else(|| invalid("--url is required, e.g. --url ws://127.0.0.1:3000/ws"))?;
+        let (server, path) = parse_loopback_ws_url(&url, flags.protocol)?;
+        if flags.clients == 0 {
+            return Err(invalid("--clients must be at least 1"));
+        }
+        let traffic = flags.traffic()?;
+        let senders = flags.senders(traffic)?;
+        let (rooms, typing_per_second) = flags.rooms_and_typing(traffic)?;
+        if flags.connect_concurrency == 0 || flags.threads == 0 {
             return Err(invalid(
                 "--connect-concurrency and --threads must be at least 1",
             ));
         }
-        let scenario_title = scenario_title.unwrap_or_else(|| scenario.clone());
         Ok(LoadConfig {
             server,
             path,
-            protocol,
-            clients,
+            protocol: flags.protocol,
+            clients: flags.clients,
             senders,
             traffic,
-            warmup: seconds("--warmup", warmup)?,
-            duration: seconds("--duration", duration)?,
-            drain: seconds("--drain", drain)?,
-            server_pid,
-            json,
-            scenario,
-            scenario_title,
-            server_name,
-            connect_concurrency,
-            threads,
-            fail_on_loss,
+            rooms,
+            typing_per_second,
+            warmup: seconds("--warmup", flags.warmup)?,
+            duration: seconds("--duration", flags.duration)?,
+            drain: seconds("--drain", flags.drain)?,
+            server_pid: flags.server_pid,
+            json: flags.json,
+            scenario_title: flags
+                .scenario_title
+                .unwrap_or_else(|| flags.scenario.clone()),
+            scenario: flags.scenario,
+            server_name: flags.server_name,
+            connect_concurrency: flags.connect_concurrency,
+            threads: flags.threads,
+            fail_on_loss: flags.fail_on_loss,
         })
     }
 }
@@ -374,6 +488,44 @@ mod tests {
         assert!(message("--url ws://127.0.0.1:1 --bogus 1").contains("unknown option --bogus"));
         assert!(message("--clients 5").contains("--url is required"));
         assert!(message("--url ws://127.0.0.1:1 --duration -1").contains("--duration"));
+        assert!(message("--url ws://127.0.0.1:1 --rate 1e-300").contains("--rate must be from"));
         assert_eq!(parse("--help"), Err(ConfigError::Help));
+    }
+
+    /// The rooms protocol takes --rooms and --typing-per-second, with /ws by default.
+    #[test]
+    fn rooms_options() {
+        let config = parse(
+            "--url ws://127.0.0.1:1 --protocol rooms --clients 1000 --senders 1000 --rooms 100 --typing-per-second 2",
+        )
+        .unwrap();
+
+        assert_eq!(config.path, "/ws");
+        assert_eq!((config.rooms, config.typing_per_second), (100, 2.0));
+        assert_eq!(parse("--url ws://127.0.0.1:1").unwrap().rooms, 1);
+    }
+
+    /// Rooms options are refused where they cannot mean anything.
+    #[test]
+    fn refuses_rooms_options_that_cannot_apply() {
+        let message = |args: &str| parse(args).unwrap_err().to_string();
+
+        assert!(message("--url ws://127.0.0.1:1 --rooms 2").contains("need --protocol rooms"));
+        assert!(
+            message("--url ws://127.0.0.1:1 --typing-per-second 1")
+                .contains("need --protocol rooms")
+        );
+        assert!(
+            message("--url ws://127.0.0.1:1 --protocol rooms --clients 5 --rooms 6")
+                .contains("--rooms must be from 1 to --clients (5)")
+        );
+        assert!(
+            message("--url ws://127.0.0.1:1 --protocol rooms --typing-per-second NaN")
+                .contains("--typing-per-second must be")
+        );
+        assert!(
+            message("--url ws://127.0.0.1:1 --protocol rooms --idle --typing-per-second 2")
+                .contains("needs traffic")
+        );
     }
 }

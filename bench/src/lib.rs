@@ -25,6 +25,7 @@ pub mod latency;
 pub mod protocol;
 pub mod report;
 pub mod result;
+pub mod rooms;
 pub mod run;
 pub mod server_process;
 pub mod websocket;

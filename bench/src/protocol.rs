@@ -1,9 +1,19 @@
-//! The two chat protocols the load generator speaks, above the WebSocket layer:
+//! The three chat protocols the load generator speaks, above the WebSocket layer:
 //!
-//! - **realtime**: this project's protocol (issue 3). The server greets with
-//!   `{"event":"connect","data":{"id":"<id>"}}`; a client publishes
-//!   `{"event":"message","data":"<text>"}`; everyone receives
+//! - **realtime**: this project's protocol (issue 3), steps 04 to 08. The
+//!   server greets with `{"event":"connect","data":{"id":"<id>"}}`; a client
+//!   publishes `{"event":"message","data":"<text>"}`; everyone receives
 //!   `{"event":"message","data":{"from":"<id>","text":"<text>"}}`.
+//! - **rooms**: step 09's chat room (issue 12), the same envelope plus
+//!   acknowledgements. After the greeting a client must
+//!   `{"event":"join","data":{"nickname":"..","room":".."},"ack":n}` and is
+//!   answered `{"ack":n,"data":{"nickname","room","users":[..]}}`. A message
+//!   sent with `"ack":n` goes to everyone *else* in the room as
+//!   `{"event":"message","data":{"id","room","from","text","at"}}`, and the
+//!   sender gets `{"ack":n,"data":{"id","at"}}` instead of an echo (or
+//!   `{"ack":n,"error":{..}}` if it was refused). `typing` true/false reaches
+//!   the others as `{"event":"typing",..}`; `joined`/`left` notices come and
+//!   go. Only the stamps and the acks matter to the measurement.
 //! - **socketio**: socket.io v4 over Engine.IO v4 over WebSocket. The server
 //!   opens with `0{"sid":..,"pingInterval":..}`; the client joins the default
 //!   namespace with `40` and is answered `40{"sid":".."}`; events travel as
@@ -28,6 +38,7 @@ use serde::Deserialize;
 pub enum Protocol {
     Realtime,
     SocketIo,
+    Rooms,
 }
 
 impl Protocol {
@@ -35,6 +46,7 @@ impl Protocol {
         match name {
             "realtime" => Some(Protocol::Realtime),
             "socketio" | "socket.io" => Some(Protocol::SocketIo),
+            "rooms" => Some(Protocol::Rooms),
             _ => None,
         }
     }
@@ -43,19 +55,28 @@ impl Protocol {
     /// Engine.IO WebSocket endpoint for socket.io.
     pub fn default_path(self) -> &'static str {
         match self {
-            Protocol::Realtime => "/ws",
+            Protocol::Realtime | Protocol::Rooms => "/ws",
             Protocol::SocketIo => "/socket.io/?EIO=4&transport=websocket",
         }
     }
 
     /// Writes the frame text that publishes `stamp` as a chat message into
     /// `out` (cleared first, so one buffer serves every send).
+    ///
+    /// In the rooms protocol the message asks for an acknowledgement, as step
+    /// 09's page does, numbered `sequence + 1` (ack numbers start at 1): the
+    /// ack is what tells a flat-out sender that it may send the next one.
     pub fn encode_publish(self, stamp: Stamp, out: &mut Vec<u8>) {
         out.clear();
         // Writing into a Vec cannot fail.
         let _ = match self {
             Protocol::Realtime => write!(out, r#"{{"event":"message","data":"{stamp}"}}"#),
             Protocol::SocketIo => write!(out, r#"42["message","{stamp}"]"#),
+            Protocol::Rooms => write!(
+                out,
+                r#"{{"event":"message","data":"{stamp}","ack":{}}}"#,
+                stamp.sequence + 1
+            ),
         };
     }
 
@@ -72,6 +93,7 @@ impl Protocol {
                     Incoming::Other
                 }
             }
+            Protocol::Rooms => classify_rooms(text),
             Protocol::SocketIo => match text {
                 b"2" => Incoming::Ping,
                 // "41": the server disconnected us from the namespace;
@@ -89,6 +111,7 @@ impl fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::Realtime => "realtime",
             Protocol::SocketIo => "socketio",
+            Protocol::Rooms => "rooms",
         })
     }
 }
@@ -105,8 +128,101 @@ pub enum Incoming {
     /// An `error` event (realtime) or `connect_error` (socket.io): counted and
     /// reported, because a limit or rate policy firing changes what a run means.
     ServerError,
-    /// Anything else (another event, a namespace ack): ignored.
+    /// The rooms protocol's answer to one of our messages: `refused` when it
+    /// came with an `error` instead of `data` (counted as a server error; the
+    /// message reached nobody).
+    Acked { refused: bool },
+    /// A rooms `typing` notice: counted, never measured.
+    Typing,
+    /// Anything else (another event, a namespace ack, `joined`/`left`): ignored.
     Other,
+}
+
+/// Sorts a rooms-protocol frame that carries no stamp. Substring tests, not
+/// JSON parsing, as for deliveries: step 09 writes compact JSON (serde), its
+/// events start with their `"event"` name, and of the other frames only
+/// acknowledgements have an `"ack":` key.
+fn classify_rooms(text: &[u8]) -> Incoming {
+    if text.starts_with(br#"{"event":"#) {
+        if text.starts_with(br#"{"event":"typing""#) {
+            Incoming::Typing
+        } else if text.starts_with(br#"{"event":"error""#) {
+            Incoming::ServerError
+        } else {
+            Incoming::Other
+        }
+    } else if memmem::find(text, br#""ack":"#).is_some() {
+        Incoming::Acked {
+            refused: memmem::find(text, br#""error":"#).is_some(),
+        }
+    } else {
+        Incoming::Other
+    }
+}
+
+/// The typing notice every rooms client sends `--typing-per-second` times a
+/// second, alternately `true` and `false`; never acknowledged.
+pub fn encode_typing(typing: bool) -> &'static [u8] {
+    if typing {
+        br#"{"event":"typing","data":true}"#
+    } else {
+        br#"{"event":"typing","data":false}"#
+    }
+}
+
+/// The ack number of the `join` frame. Messages are numbered from 1 too
+/// (`sequence + 1`), but the join is answered before the first message is
+/// sent, so the two can never be confused.
+pub const JOIN_ACK: u64 = 1;
+
+/// The rooms protocol's `join` frame for `nickname` and `room`.
+pub fn encode_join(nickname: &str, room: &str) -> Vec<u8> {
+    serde_json::json!({
+        "event": "join",
+        "data": { "nickname": nickname, "room": room },
+        "ack": JOIN_ACK,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Reads one frame received while waiting for the answer to our `join`:
+/// `Ok(Some(users))` with the number of users the ack lists once it came
+/// (and names the room we asked for), `Ok(None)` for anything else (others'
+/// `joined` notices), and an error, with the server's sentence, if it refused
+/// us or does not speak the rooms protocol at all.
+pub fn parse_join_reply(text: &[u8], room: &str) -> Result<Option<usize>, GreetingError> {
+    let is_ack = memmem::find(text, br#""ack":"#).is_some();
+    if !is_ack && !text.starts_with(br#"{"event":"error""#) {
+        return Ok(None);
+    }
+    let reply: serde_json::Value = serde_json::from_slice(text).map_err(|error| {
+        GreetingError(format!(
+            "the answer to join is not JSON ({error}): {:?}",
+            String::from_utf8_lossy(text)
+        ))
+    })?;
+    // A refusal is `{"ack":n,"error":{"message":..}}`; a server without rooms
+    // (step 08) answers the unknown event with `{"event":"error",..}` instead.
+    let refusal = if reply["event"] == "error" {
+        Some(&reply["data"]["message"])
+    } else {
+        reply.get("error").map(|error| &error["message"])
+    };
+    if let Some(sentence) = refusal {
+        return Err(GreetingError(format!(
+            "the server refused the join: {} (does it speak step 09's rooms protocol?)",
+            sentence.as_str().unwrap_or("(no message)")
+        )));
+    }
+    if reply["data"]["room"] != room {
+        return Err(GreetingError(format!(
+            "asked to join room {room:?}, but the ack says {}",
+            reply["data"]["room"]
+        )));
+    }
+    let users = reply["data"]["users"].as_array().map_or(0, Vec::len);
+    Ok(Some(users))
 }
 
 /// The Engine.IO pong packet, the answer to a `2` ping.
@@ -331,6 +447,97 @@ mod tests {
         assert_eq!(
             Protocol::Realtime.classify(br#"{"event":"other"}"#),
             Incoming::Other
+        );
+    }
+
+    /// A rooms message asks for an ack numbered one past its sequence, and
+    /// a step 09 delivery (more keys, the nickname in `from`) is still found.
+    #[test]
+    fn rooms_messages_ask_for_an_ack() {
+        let mut out = Vec::new();
+
+        Protocol::Rooms.encode_publish(STAMP, &mut out);
+        let delivery = br#"{"event":"message","data":{"id":"7","room":"lg-0","from":"lg3","text":"@lg 3 41 1234567890","at":1700000000000}}"#;
+
+        assert_eq!(
+            out,
+            br#"{"event":"message","data":"@lg 3 41 1234567890","ack":42}"#
+        );
+        assert_eq!(
+            Protocol::Rooms.classify(delivery),
+            Incoming::Delivery(STAMP)
+        );
+    }
+
+    /// Acks, refusals, typing notices and error events are told apart;
+    /// `joined` notices are ignored.
+    #[test]
+    fn classifies_rooms_frames() {
+        let classify = |text: &[u8]| Protocol::Rooms.classify(text);
+
+        assert_eq!(
+            classify(br#"{"ack":42,"data":{"id":"7","at":1700000000000}}"#),
+            Incoming::Acked { refused: false }
+        );
+        assert_eq!(
+            classify(br#"{"ack":42,"error":{"message":"join a room first"}}"#),
+            Incoming::Acked { refused: true }
+        );
+        assert_eq!(
+            classify(br#"{"event":"typing","data":{"nickname":"lg2","typing":true}}"#),
+            Incoming::Typing
+        );
+        assert_eq!(
+            classify(br#"{"event":"error","data":{"message":"slow down"}}"#),
+            Incoming::ServerError
+        );
+        assert_eq!(
+            classify(br#"{"event":"joined","data":{"nickname":"lg2","room":"lg-0"}}"#),
+            Incoming::Other
+        );
+    }
+
+    /// The join frame is valid JSON in step 09's shape, and typing is a bare boolean.
+    #[test]
+    fn encodes_join_and_typing() {
+        let join: serde_json::Value = serde_json::from_slice(&encode_join("lg3", "lg-0")).unwrap();
+
+        assert_eq!(
+            join,
+            serde_json::json!({"event": "join", "data": {"nickname": "lg3", "room": "lg-0"}, "ack": 1})
+        );
+        assert_eq!(encode_typing(true), br#"{"event":"typing","data":true}"#);
+        assert_eq!(encode_typing(false), br#"{"event":"typing","data":false}"#);
+    }
+
+    /// The join ack counts the room's users; notices before it are skipped;
+    /// a refusal, a wrong room or a server without rooms is a clear error.
+    #[test]
+    fn parses_the_join_reply() {
+        let ack = br#"{"ack":1,"data":{"nickname":"lg3","room":"lg-0","users":["lg0","lg3"]}}"#;
+        let refused = br#"{"ack":1,"error":{"message":"the nickname lg3 is taken"}}"#;
+        let step_08 = br#"{"event":"error","data":{"message":"unknown event \"join\""}}"#;
+        let notice = br#"{"event":"joined","data":{"nickname":"lg4","room":"lg-0"}}"#;
+
+        assert_eq!(parse_join_reply(ack, "lg-0"), Ok(Some(2)));
+        assert_eq!(parse_join_reply(notice, "lg-0"), Ok(None));
+        assert!(
+            parse_join_reply(refused, "lg-0")
+                .unwrap_err()
+                .0
+                .contains("lg3 is taken")
+        );
+        assert!(
+            parse_join_reply(step_08, "lg-0")
+                .unwrap_err()
+                .0
+                .contains("unknown event")
+        );
+        assert!(
+            parse_join_reply(ack, "lg-1")
+                .unwrap_err()
+                .0
+                .contains("lg-1")
         );
     }
 

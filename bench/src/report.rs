@@ -4,13 +4,15 @@
 //!
 //! Each figure is the **median over rounds**, which shrugs off one noisy round
 //! on a shared machine; losses are the **worst** round, because "lose nothing"
-//! must hold every time, not on average. The SVG is written by hand: a few
-//! rectangles and labels do not need a plotting library.
+//! must hold every time, not on average. A scenario `compare.sh` skipped for
+//! a server (step 09's room scenarios, for servers without rooms) is a row
+//! that says so. The SVG is written by hand: a few rectangles and labels do
+//! not need a plotting library.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::result::{RunResult, TrafficShape};
+use crate::result::{RunRecord, RunResult, SkippedRun, TrafficShape};
 
 /// The medians of one server in one scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +21,8 @@ pub struct ServerFigures {
     pub rounds: usize,
     pub clients_requested: u32,
     pub clients_connected: f64,
+    /// How many clients each message reached (the room size − 1 in step 09).
+    pub deliveries_per_message: Option<f64>,
     pub deliveries_per_second: Option<f64>,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
@@ -30,6 +34,8 @@ pub struct ServerFigures {
     /// The load generator's CPU per million deliveries, beside the server's.
     pub generator_cpu_seconds_per_million: Option<f64>,
     pub memory_per_connection_bytes: Option<f64>,
+    /// Why this server was not run in this scenario, if it was not.
+    pub skipped: Option<String>,
 }
 
 /// One scenario with every server measured in it.
@@ -57,34 +63,84 @@ pub fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// Groups runs by scenario (sorted by scenario id) and server (sorted by
-/// name), and reduces each group's rounds to medians.
-pub fn summarize(runs: &[RunResult]) -> Vec<ScenarioFigures> {
+/// name), and reduces each group's rounds to medians. A skip note counts only
+/// where that server has no measured run in that scenario.
+pub fn summarize(records: &[RunRecord]) -> Vec<ScenarioFigures> {
     let mut groups: BTreeMap<&str, BTreeMap<&str, Vec<&RunResult>>> = BTreeMap::new();
-    for run in runs {
-        groups
-            .entry(&run.scenario)
-            .or_default()
-            .entry(&run.server_name)
-            .or_default()
-            .push(run);
+    let mut skips: BTreeMap<&str, Vec<&SkippedRun>> = BTreeMap::new();
+    for record in records {
+        match record {
+            RunRecord::Measured(run) => groups
+                .entry(&run.scenario)
+                .or_default()
+                .entry(&run.server_name)
+                .or_default()
+                .push(run),
+            RunRecord::Skipped(skip) => skips.entry(&skip.scenario).or_default().push(skip),
+        }
+    }
+    for (scenario, skipped) in &skips {
+        let servers = groups.entry(scenario).or_default();
+        for skip in skipped {
+            servers.entry(&skip.server_name).or_default();
+        }
     }
     groups
         .into_iter()
         .map(|(scenario, servers)| {
             let first = servers.values().flatten().next().copied();
+            let skipped = skips.get(scenario).map(Vec::as_slice).unwrap_or_default();
             ScenarioFigures {
                 scenario: scenario.to_owned(),
                 title: first
                     .map(|run| run.scenario_title.clone())
+                    .or_else(|| skipped.first().map(|skip| skip.scenario_title.clone()))
                     .unwrap_or_default(),
                 idle: first.is_some_and(|run| run.traffic == TrafficShape::Idle),
                 servers: servers
                     .into_iter()
-                    .map(|(name, rounds)| server_figures(name, &rounds))
+                    .map(|(name, rounds)| match rounds.is_empty() {
+                        false => server_figures(name, &rounds),
+                        true => skipped_figures(name, skipped),
+                    })
                     .collect(),
             }
         })
         .collect()
+}
+
+/// The row of a server that was not run in a scenario: no figures, a reason.
+fn skipped_figures(name: &str, skipped: &[&SkippedRun]) -> ServerFigures {
+    ServerFigures {
+        server_name: name.to_owned(),
+        rounds: 0,
+        clients_requested: 0,
+        clients_connected: 0.0,
+        deliveries_per_message: None,
+        deliveries_per_second: None,
+        p50_ms: None,
+        p99_ms: None,
+        lost_worst: 0,
+        server_errors_worst: 0,
+        ended_early_worst: 0,
+        cpu_seconds_per_million: None,
+        generator_cpu_seconds_per_million: None,
+        memory_per_connection_bytes: None,
+        skipped: skipped
+            .iter()
+            .find(|skip| skip.server_name == name)
+            .map(|skip| skip.skipped.clone()),
+    }
+}
+
+/// How many deliveries one message of `run` made: as recorded, or for
+/// results from before it was recorded, expected deliveries per measured
+/// message.
+fn deliveries_per_message(run: &RunResult) -> Option<f64> {
+    run.deliveries_per_message.or_else(|| {
+        (run.messages_sent_measured > 0)
+            .then(|| run.deliveries_expected as f64 / run.messages_sent_measured as f64)
+    })
 }
 
 fn server_figures(name: &str, rounds: &[&RunResult]) -> ServerFigures {
@@ -107,6 +163,7 @@ fn server_figures(name: &str, rounds: &[&RunResult]) -> ServerFigures {
             .max()
             .unwrap_or(0),
         clients_connected: of(&|run| Some(run.clients_connected as f64)).unwrap_or(0.0),
+        deliveries_per_message: traffic(&deliveries_per_message),
         deliveries_per_second: traffic(&|run| Some(run.deliveries_per_second)),
         p50_ms: traffic(&|run| run.latency.map(|latency| latency.p50_ms)),
         p99_ms: traffic(&|run| run.latency.map(|latency| latency.p99_ms)),
@@ -140,6 +197,7 @@ fn server_figures(name: &str, rounds: &[&RunResult]) -> ServerFigures {
         } else {
             None
         },
+        skipped: None,
     }
 }
 
@@ -160,6 +218,17 @@ pub fn thousands(value: f64) -> String {
     }
 }
 
+/// A count that may be fractional (deliveries per message over rooms of
+/// different sizes): whole numbers with thousands separators, others with
+/// one decimal.
+pub fn count(value: f64) -> String {
+    if (value - value.round()).abs() < 0.05 {
+        thousands(value)
+    } else {
+        format!("{value:.1}")
+    }
+}
+
 /// Milliseconds with precision that suits their size: 0.412, 8.61, 31.2, 460.
 pub fn millis(value: f64) -> String {
     match value {
@@ -176,70 +245,86 @@ const DASH: &str = "–";
 pub fn markdown_table(scenarios: &[ScenarioFigures]) -> String {
     let mut out = String::new();
     out.push_str(
-        "| scenario | server | clients | deliveries/s | p50 ms | p99 ms | lost (worst round) | \
-         server CPU-s per million deliveries | generator CPU-s per million deliveries | \
-         server memory per idle connection |\n",
+        "| scenario | server | clients | deliveries per message | deliveries/s | p50 ms | p99 ms | \
+         lost (worst round) | server CPU-s per million deliveries | \
+         generator CPU-s per million deliveries | server memory per idle connection |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for scenario in scenarios {
         for server in &scenario.servers {
-            // Loss, with what explains it: error events, or clients the server cut off.
-            let mut lost = if scenario.idle {
-                DASH.to_owned()
-            } else {
-                thousands(server.lost_worst as f64)
-            };
-            if server.server_errors_worst > 0 {
-                let _ = write!(
-                    lost,
-                    " ({} error events)",
-                    thousands(server.server_errors_worst as f64)
-                );
-            }
-            if server.ended_early_worst > 0 {
-                let _ = write!(
-                    lost,
-                    " ({} clients cut off)",
-                    thousands(server.ended_early_worst as f64)
-                );
-            }
-            let clients = if server.clients_connected < f64::from(server.clients_requested) {
-                format!(
-                    "{} of {}",
-                    thousands(server.clients_connected),
-                    thousands(f64::from(server.clients_requested))
-                )
-            } else {
-                thousands(f64::from(server.clients_requested))
+            let cells = match &server.skipped {
+                // The reason where the client count would be, dashes after it.
+                Some(reason) => [format!("not run: {reason}")]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(DASH.to_owned(), 8))
+                    .collect(),
+                None => figure_cells(scenario, server),
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} |",
                 scenario.title,
                 server.server_name,
-                clients,
-                server
-                    .deliveries_per_second
-                    .map_or(DASH.to_owned(), thousands),
-                server.p50_ms.map_or(DASH.to_owned(), millis),
-                server.p99_ms.map_or(DASH.to_owned(), millis),
-                lost,
-                server
-                    .cpu_seconds_per_million
-                    .map_or(DASH.to_owned(), |cpu| format!("{cpu:.2}")),
-                server
-                    .generator_cpu_seconds_per_million
-                    .map_or(DASH.to_owned(), |cpu| format!("{cpu:.2}")),
-                server
-                    .memory_per_connection_bytes
-                    .map_or(DASH.to_owned(), |bytes| format!(
-                        "{:.1} KiB",
-                        bytes / 1024.0
-                    )),
+                cells.join(" | ")
             );
         }
     }
     out
+}
+
+/// A measured row's cells, after the scenario and the server.
+fn figure_cells(scenario: &ScenarioFigures, server: &ServerFigures) -> Vec<String> {
+    let clients = if server.clients_connected < f64::from(server.clients_requested) {
+        format!(
+            "{} of {}",
+            thousands(server.clients_connected),
+            thousands(f64::from(server.clients_requested))
+        )
+    } else {
+        thousands(f64::from(server.clients_requested))
+    };
+    let cpu = |cpu: Option<f64>| cpu.map_or(DASH.to_owned(), |cpu| format!("{cpu:.2}"));
+    vec![
+        clients,
+        server.deliveries_per_message.map_or(DASH.to_owned(), count),
+        server
+            .deliveries_per_second
+            .map_or(DASH.to_owned(), thousands),
+        server.p50_ms.map_or(DASH.to_owned(), millis),
+        server.p99_ms.map_or(DASH.to_owned(), millis),
+        lost_cell(scenario, server),
+        cpu(server.cpu_seconds_per_million),
+        cpu(server.generator_cpu_seconds_per_million),
+        server
+            .memory_per_connection_bytes
+            .map_or(DASH.to_owned(), |bytes| {
+                format!("{:.1} KiB", bytes / 1024.0)
+            }),
+    ]
+}
+
+/// Loss, with what explains it: error events, or clients the server cut off.
+fn lost_cell(scenario: &ScenarioFigures, server: &ServerFigures) -> String {
+    let mut lost = if scenario.idle {
+        DASH.to_owned()
+    } else {
+        thousands(server.lost_worst as f64)
+    };
+    if server.server_errors_worst > 0 {
+        let _ = write!(
+            lost,
+            " ({} error events)",
+            thousands(server.server_errors_worst as f64)
+        );
+    }
+    if server.ended_early_worst > 0 {
+        let _ = write!(
+            lost,
+            " ({} clients cut off)",
+            thousands(server.ended_early_worst as f64)
+        );
+    }
+    lost
 }
 
 /// Bar colours, one per server in name order; chosen to stay distinct for
@@ -489,6 +574,10 @@ mod tests {
             messages_sent_total: 2200,
             messages_sent_measured: 2000,
             deliveries_expected: 200_000,
+            // Left out, as in results written before it was recorded: the
+            // report works it out (200,000 / 2,000 = 100).
+            deliveries_per_message: None,
+            rooms: None,
             deliveries_received: 200_000 - lost,
             deliveries_lost: lost,
             deliveries_in_window: 200_000,
@@ -514,6 +603,12 @@ mod tests {
         }
     }
 
+    fn measured(runs: Vec<RunResult>) -> Vec<RunRecord> {
+        runs.into_iter()
+            .map(|run| RunRecord::Measured(Box::new(run)))
+            .collect()
+    }
+
     /// Medians of odd and even counts; non-finite values are ignored.
     #[test]
     fn medians() {
@@ -532,7 +627,7 @@ mod tests {
             run("1-a", "step 07", 200.0, 2.0, 0),
             run("1-a", "Node", 50.0, 9.0, 0),
         ];
-        let summary = summarize(&runs);
+        let summary = summarize(&measured(runs));
         assert_eq!(summary.len(), 1);
         let servers = &summary[0].servers;
         assert_eq!(
@@ -559,15 +654,16 @@ mod tests {
         let mut idle = run("4-idle", "step 08", 0.0, 0.0, 0);
         idle.traffic = TrafficShape::Idle;
         idle.latency = None;
-        let summary = summarize(&[idle]);
+        let summary = summarize(&measured(vec![idle]));
         let figures = &summary[0].servers[0];
         assert!(summary[0].idle);
         assert_eq!(figures.deliveries_per_second, None);
         assert_eq!(figures.memory_per_connection_bytes, Some(10_485.76));
         let table = markdown_table(&summary);
         assert!(
-            table
-                .contains("| title of 4-idle | step 08 | 100 | – | – | – | – | – | – | 10.2 KiB |"),
+            table.contains(
+                "| title of 4-idle | step 08 | 100 | – | – | – | – | – | – | – | 10.2 KiB |"
+            ),
             "{table}"
         );
     }
@@ -575,12 +671,60 @@ mod tests {
     /// The table has a header, a separator and one row per scenario and server.
     #[test]
     fn markdown_rows() {
-        let table = markdown_table(&summarize(&[run("1-a", "step 07", 20_000.0, 1.2, 0)]));
+        let table = markdown_table(&summarize(&measured(vec![run(
+            "1-a", "step 07", 20_000.0, 1.2, 0,
+        )])));
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[2],
-            "| title of 1-a | step 07 | 100 | 20,000 | 0.300 | 1.20 | 0 | 0.50 | 0.60 | – |"
+            "| title of 1-a | step 07 | 100 | 100 | 20,000 | 0.300 | 1.20 | 0 | 0.50 | 0.60 | – |"
+        );
+    }
+
+    /// A rooms run shows its recorded deliveries per message (rooms of 10:
+    /// 9), and a server skipped in that scenario gets a row saying why.
+    #[test]
+    fn rooms_rows_and_skipped_servers() {
+        let mut rooms = run("5-rooms", "step 09", 99_900.0, 2.0, 0);
+        rooms.deliveries_per_message = Some(9.0);
+        let skipped = RunRecord::Skipped(SkippedRun {
+            scenario: "5-rooms".into(),
+            scenario_title: "title of 5-rooms".into(),
+            server_name: "step 08".into(),
+            skipped: "speaks no rooms".into(),
+        });
+
+        let table = markdown_table(&summarize(&[RunRecord::Measured(Box::new(rooms)), skipped]));
+
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert_eq!(
+            lines[2],
+            "| title of 5-rooms | step 08 | not run: speaks no rooms | – | – | – | – | – | – | – | – |"
+        );
+        assert!(
+            lines[3].starts_with("| title of 5-rooms | step 09 | 100 | 9 | 99,900 |"),
+            "{table}"
+        );
+    }
+
+    /// A skip note of a scenario nobody ran still names the scenario.
+    #[test]
+    fn a_scenario_with_only_skips_keeps_its_title() {
+        let skipped = RunRecord::Skipped(SkippedRun {
+            scenario: "6-typing".into(),
+            scenario_title: "typing".into(),
+            server_name: "Node socket.io".into(),
+            skipped: "speaks no rooms".into(),
+        });
+
+        let summary = summarize(&[skipped]);
+
+        assert_eq!(summary[0].title, "typing");
+        assert_eq!(
+            summary[0].servers[0].skipped.as_deref(),
+            Some("speaks no rooms")
         );
     }
 
@@ -591,7 +735,7 @@ mod tests {
             run("1-a", "Node <socket.io>", 20_000.0, 2.0, 0),
             run("1-a", "step 07", 20_000.0, 1.0, 0),
         ];
-        let svg = svg_chart(&summarize(&runs));
+        let svg = svg_chart(&summarize(&measured(runs)));
         assert!(svg.starts_with("<svg"));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("Node &lt;socket.io&gt;"));
@@ -608,6 +752,8 @@ mod tests {
         assert_eq!(millis(0.4123), "0.412");
         assert_eq!(millis(8.613), "8.61");
         assert_eq!(millis(460.2), "460");
+        assert_eq!(count(999.0), "999");
+        assert_eq!(count(9.5), "9.5");
         assert_eq!(nice_ceiling(2_170_000.0), 5_000_000.0);
         assert_eq!(nice_ceiling(1.2), 2.0);
         assert_eq!(nice_ceiling(0.0), 1.0);

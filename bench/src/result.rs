@@ -103,8 +103,18 @@ pub struct RunResult {
     pub messages_sent_total: u64,
     /// Messages sent inside the measured window; only these are counted below.
     pub messages_sent_measured: u64,
-    /// messages_sent_measured × clients_connected: everyone gets every message.
+    /// What the measured messages should have delivered: each one to every
+    /// client (steps 07/08, socket.io: the sender too), or to the others in
+    /// its sender's room (step 09).
     pub deliveries_expected: u64,
+    /// deliveries_expected / messages_sent_measured: 1,000 for a 1,000-client
+    /// chat that echoes to the sender, 999 in one step 09 room of 1,000, 9 in
+    /// rooms of 10. `None` in results written before it was recorded.
+    #[serde(default)]
+    pub deliveries_per_message: Option<f64>,
+    /// Step 09's rooms protocol: the rooms, the acks and the typing notices.
+    #[serde(default)]
+    pub rooms: Option<RoomsFigures>,
     pub deliveries_received: u64,
     pub deliveries_lost: u64,
     /// Deliveries (of any message) that arrived during the measured window.
@@ -123,6 +133,44 @@ pub struct RunResult {
     /// The same, per million deliveries that arrived in the window.
     #[serde(default)]
     pub generator_cpu_seconds_per_million_deliveries: Option<f64>,
+}
+
+/// What a run in step 09's rooms protocol adds to [`RunResult`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RoomsFigures {
+    /// How many rooms the clients were spread over (`--rooms`).
+    pub rooms: u32,
+    /// How long it took every client to join, acknowledgements included.
+    pub join_seconds: f64,
+    /// Acknowledgements of our messages, refusals included: with nothing
+    /// refused, one per message sent.
+    pub acks_received: u64,
+    /// `--typing-per-second`, what was sent, and the notices of others'
+    /// typing that reached the clients (each typing frame goes to everyone
+    /// else in the room; step 09 may drop them under load).
+    pub typing_per_second: f64,
+    pub typing_sent: u64,
+    pub typing_notices_received: u64,
+}
+
+/// A scenario `compare.sh` did not run against a server, and why (step 09's
+/// room scenarios against a server without rooms); the report shows it as a
+/// row saying so, so that a missing figure is never a mystery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedRun {
+    pub scenario: String,
+    pub scenario_title: String,
+    pub server_name: String,
+    /// A few words, shown in the table: "speaks no rooms".
+    pub skipped: String,
+}
+
+/// One file of a runs folder: a measured run, or a note that one was skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RunRecord {
+    Skipped(SkippedRun),
+    Measured(Box<RunResult>),
 }
 
 const KIB: f64 = 1024.0;
@@ -155,30 +203,10 @@ impl fmt::Display for RunResult {
             )?;
         }
         if self.traffic != TrafficShape::Idle {
-            writeln!(
-                f,
-                "  messages sent       {} in the {:.1} s window ({} with warm-up), {} senders",
-                self.messages_sent_measured,
-                self.measured_seconds,
-                self.messages_sent_total,
-                self.senders
-            )?;
-            writeln!(
-                f,
-                "  deliveries          {} expected, {} received, {} lost",
-                self.deliveries_expected, self.deliveries_received, self.deliveries_lost
-            )?;
-            writeln!(f, "  deliveries/s        {:.0}", self.deliveries_per_second)?;
-            if let Some(latency) = self.latency {
-                writeln!(
-                    f,
-                    "  latency ms          p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
-                    latency.p50_ms, latency.p90_ms, latency.p99_ms, latency.max_ms
-                )?;
-            }
-            if self.server_errors > 0 {
-                writeln!(f, "  server errors       {}", self.server_errors)?;
-            }
+            self.write_traffic(f)?;
+        }
+        if let Some(rooms) = self.rooms {
+            write_rooms(f, &rooms, self.messages_sent_total)?;
         }
         if let Some(server) = self.server {
             if let Some(per_million) = server.cpu_seconds_per_million_deliveries {
@@ -214,4 +242,62 @@ impl fmt::Display for RunResult {
         }
         Ok(())
     }
+}
+
+impl RunResult {
+    /// The traffic lines of a run's printout: what was sent and delivered,
+    /// and how fast.
+    fn write_traffic(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "  messages sent       {} in the {:.1} s window ({} with warm-up), {} senders",
+            self.messages_sent_measured,
+            self.measured_seconds,
+            self.messages_sent_total,
+            self.senders
+        )?;
+        writeln!(
+            f,
+            "  deliveries          {} expected ({:.1} per message), {} received, {} lost",
+            self.deliveries_expected,
+            self.deliveries_per_message.unwrap_or(0.0),
+            self.deliveries_received,
+            self.deliveries_lost
+        )?;
+        if self.deliveries_received > self.deliveries_expected {
+            writeln!(
+                f,
+                "  warning             more deliveries than expected: the server sent some twice, or to their sender"
+            )?;
+        }
+        writeln!(f, "  deliveries/s        {:.0}", self.deliveries_per_second)?;
+        if let Some(latency) = self.latency {
+            writeln!(
+                f,
+                "  latency ms          p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+                latency.p50_ms, latency.p90_ms, latency.p99_ms, latency.max_ms
+            )?;
+        }
+        if self.server_errors > 0 {
+            writeln!(f, "  server errors       {}", self.server_errors)?;
+        }
+        Ok(())
+    }
+}
+
+/// The rooms lines of a run's printout.
+fn write_rooms(f: &mut fmt::Formatter<'_>, rooms: &RoomsFigures, sent: u64) -> fmt::Result {
+    writeln!(
+        f,
+        "  rooms               {} (everyone joined in {:.1} s); {} acks for {} messages",
+        rooms.rooms, rooms.join_seconds, rooms.acks_received, sent
+    )?;
+    if rooms.typing_per_second > 0.0 {
+        writeln!(
+            f,
+            "  typing              {}/s per client: {} sent, {} notices received",
+            rooms.typing_per_second, rooms.typing_sent, rooms.typing_notices_received
+        )?;
+    }
+    Ok(())
 }

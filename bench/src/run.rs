@@ -1,15 +1,17 @@
-//! One load-generator run from start to finish, in five phases, each a
+//! One load-generator run from start to finish, in six phases, each a
 //! function below:
 //!
 //! 1. `prepare`: raise the open-file limit, sample the server (baseline
 //!    memory);
 //! 2. `connect`: open all clients, a bounded number of handshakes at a time;
-//! 3. `warm_up_and_measure`: warm up, then measure for `--duration` (senders
+//! 3. `join_rooms` (step 09's rooms protocol only): every client joins its
+//!    room and waits for the acknowledgement, all before any traffic;
+//! 4. `warm_up_and_measure`: warm up, then measure for `--duration` (senders
 //!    publish, everyone receives), sampling the server's CPU at both edges of
 //!    the window and its memory throughout;
-//! 4. `drain`: wait until every measured message reached every client, or
+//! 5. `drain`: wait until every measured message reached every client, or
 //!    `--drain` runs out (what is still missing then counts as lost);
-//! 5. `stop_and_merge`: stop every client and merge what they saw into a
+//! 6. `stop_and_merge`: stop every client and merge what they saw into a
 //!    [`RunResult`].
 //!
 //! Every phase has a deadline, so a run always ends by itself.
@@ -18,19 +20,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::client::{Client, ClientOutcome, RunShared, SenderRole};
+use crate::client::{Client, ClientOutcome, ClientPlan, RunShared};
 use crate::config::{LoadConfig, Traffic};
 use crate::latency::{Clock, LatencyHistogram};
-use crate::result::{RunResult, ServerUsage, per_million_deliveries};
+use crate::protocol::Protocol;
+use crate::result::{RoomsFigures, RunResult, ServerUsage, per_million_deliveries};
+use crate::rooms::{self, Audience, RoomLayout};
 use crate::server_process::{self, ProcessSample};
 
 /// Longest a single client may take to connect and greet.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the whole connect phase may take, however many clients.
 const CONNECT_PHASE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest the join phase may take, however many clients: every join into a
+/// room of N sends N − 1 `joined` notices, so joining grows with the square
+/// of the room's size (1,000 clients in one room: half a million notices).
+const JOIN_PHASE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the server's memory is sampled for its peak.
 const MEMORY_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 /// Pause between connecting and sending, so the server settles (and, in idle
@@ -46,7 +54,7 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
 }
 
-/// Performs one run as configured: the five phases, in order.
+/// Performs one run as configured: the six phases, in order.
 pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
     let server_before = prepare(config)?;
     let Connected {
@@ -54,6 +62,13 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         failures,
         seconds: connect_seconds,
     } = connect(config).await?;
+    let (clients, join_seconds) = if config.protocol == Protocol::Rooms {
+        let joining = Instant::now();
+        let clients = join_rooms(config, clients).await?;
+        (clients, Some(joining.elapsed().as_secs_f64()))
+    } else {
+        (clients, None)
+    };
     let mut measured = warm_up_and_measure(config, clients).await;
     let drained = drain(config, &mut measured).await;
     stop_and_merge(
@@ -62,6 +77,7 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
             server_before,
             failures,
             connect_seconds,
+            join_seconds,
         },
         measured,
         drained,
@@ -75,9 +91,11 @@ struct Started {
     server_before: Option<ProcessSample>,
     failures: ConnectFailures,
     connect_seconds: f64,
+    /// How long joining took (rooms protocol only).
+    join_seconds: Option<f64>,
 }
 
-/// Phase 2's outcome: the clients that connected, ordered by index.
+/// Phase 2's outcome: the clients that connected, numbered 0..N in order.
 struct Connected {
     clients: Vec<Client>,
     failures: ConnectFailures,
@@ -96,6 +114,7 @@ struct Measured {
     memory: Option<MemoryWatch>,
     connected: u64,
     senders: u64,
+    audience: Audience,
     window: WindowSamples,
 }
 
@@ -161,8 +180,14 @@ async fn connect(config: &LoadConfig) -> Result<Connected, String> {
             failures.first_error.unwrap_or_default()
         ));
     }
-    // Senders are the first `senders` clients that connected, numbered from 0.
+    // Senders are the first `senders` clients that connected: renumber them
+    // 0..N so that "the first K" holds even if some failed.
     clients.sort_by_key(|client| client.index);
+    let clients = clients
+        .into_iter()
+        .enumerate()
+        .map(|(position, client)| client.renumbered(position as u32))
+        .collect();
     Ok(Connected {
         clients,
         failures,
@@ -170,7 +195,71 @@ async fn connect(config: &LoadConfig) -> Result<Connected, String> {
     })
 }
 
-/// Phase 3: starts every client, watches the server's memory in the
+/// Phase 3, in the rooms protocol only: every client joins its room (see
+/// [`rooms`] for which), and keeps reading while the others join. It ends
+/// when the last join is acknowledged. Any refusal, a client cut off, or a
+/// join not answered within [`JOIN_PHASE_TIMEOUT`] ends the run with the
+/// reason: what counts as lost depends on who is in which room, so a run
+/// with a client missing from its room would count wrong.
+async fn join_rooms(config: &LoadConfig, clients: Vec<Client>) -> Result<Vec<Client>, String> {
+    let count = clients.len();
+    let layout = RoomLayout::new(count as u32, config.rooms);
+    let (release, held) = watch::channel(false);
+    let (report, mut reports) = mpsc::unbounded_channel::<Result<(), String>>();
+    let mut tasks = JoinSet::new();
+    for mut client in clients {
+        let (nickname, room) = (
+            rooms::nickname(client.index),
+            layout.room_name_of(client.index),
+        );
+        let (held, report) = (held.clone(), report.clone());
+        tasks.spawn(async move {
+            let joined = client.join(&nickname, &room).await;
+            let failed = joined
+                .as_ref()
+                .err()
+                .map(|error| format!("{nickname} joining {room}: {error}"));
+            let _ = report.send(failed.clone().map_or(Ok(()), Err));
+            if let Some(reason) = failed {
+                return Err(reason);
+            }
+            match client.hold_until(held).await {
+                Ok(()) => Ok(client),
+                Err(error) => Err(format!("{nickname}, while the others joined: {error}")),
+            }
+        });
+    }
+    let deadline = tokio::time::Instant::now() + JOIN_PHASE_TIMEOUT;
+    for answered in 0..count {
+        match tokio::time::timeout_at(deadline, reports.recv()).await {
+            Ok(Some(Ok(()))) => {}
+            Ok(Some(Err(reason))) => return Err(format!("a client could not join: {reason}")),
+            Ok(None) => return Err("the joining clients stopped without an answer".into()),
+            Err(_) => {
+                return Err(format!(
+                    "only {answered} of {count} clients had their join acknowledged within {} s",
+                    JOIN_PHASE_TIMEOUT.as_secs()
+                ));
+            }
+        }
+    }
+    // Everyone is in: stop holding, and take the clients back.
+    let _ = release.send(true);
+    let mut joined = Vec::with_capacity(count);
+    let collected = tokio::time::timeout(STOP_TIMEOUT, async {
+        while let Some(task) = tasks.join_next().await {
+            joined.push(task.map_err(|error| error.to_string())??);
+        }
+        Ok::<(), String>(())
+    });
+    collected
+        .await
+        .map_err(|_| format!("joined clients did not stop holding within {STOP_TIMEOUT:?}"))??;
+    joined.sort_by_key(|client| client.index);
+    Ok(joined)
+}
+
+/// Phase 4: starts every client, watches the server's memory in the
 /// background, and samples CPU at the start and the end of the measured
 /// window. Returns at the window's end, with the clients still running.
 async fn warm_up_and_measure(config: &LoadConfig, clients: Vec<Client>) -> Measured {
@@ -187,17 +276,17 @@ async fn warm_up_and_measure(config: &LoadConfig, clients: Vec<Client>) -> Measu
         measure_start_ns: clock.ns_at(measure_start),
         measure_end_ns: clock.ns_at(measure_end),
         measured_sent: AtomicU64::new(0),
+        measured_expected: AtomicU64::new(0),
         measured_received: AtomicU64::new(0),
         latencies: Mutex::new(LatencyHistogram::default()),
     });
 
+    let audience = Audience::for_run(config.protocol, connected, config.rooms);
     let (stop_clients, stop) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    for (position, client) in clients.into_iter().enumerate() {
-        // Renumber so that "the first K" are the senders even if some failed.
-        let role = SenderRole::for_client(position as u32, config, traffic_start);
-        let client = client.renumbered(position as u32);
-        tasks.spawn(client.run(role, Arc::clone(&shared), stop.clone()));
+    for client in clients {
+        let plan = ClientPlan::for_client(client.index, config, traffic_start, &audience);
+        tasks.spawn(client.run(plan, Arc::clone(&shared), stop.clone()));
     }
 
     // Watch the server's memory for the whole run, in the background.
@@ -217,6 +306,7 @@ async fn warm_up_and_measure(config: &LoadConfig, clients: Vec<Client>) -> Measu
         memory,
         connected,
         senders,
+        audience,
         window,
     }
 }
@@ -248,12 +338,12 @@ async fn sample_window(
     }
 }
 
-/// Phase 4: waits until every measured message reached every connected
-/// client (or `--drain` runs out), then stops watching the server's memory.
+/// Phase 5: waits until every measured message reached every client it
+/// should (or `--drain` runs out), then stops watching the server's memory.
 async fn drain(config: &LoadConfig, measured: &mut Measured) -> Drained {
     let shared = &measured.shared;
     let drain_deadline = Instant::now() + config.drain;
-    let expected = || shared.measured_sent.load(Ordering::Relaxed) * measured.connected;
+    let expected = || shared.measured_expected.load(Ordering::Relaxed);
     if config.traffic != Traffic::Idle {
         while shared.measured_received.load(Ordering::Relaxed) < expected()
             && Instant::now() < drain_deadline
@@ -280,7 +370,7 @@ async fn drain(config: &LoadConfig, measured: &mut Measured) -> Drained {
     }
 }
 
-/// Phase 5: tells every client to stop, sums what they saw, and merges it
+/// Phase 6: tells every client to stop, sums what they saw, and merges it
 /// with the samples of the earlier phases into the run's result.
 async fn stop_and_merge(
     config: &LoadConfig,
@@ -296,7 +386,7 @@ async fn stop_and_merge(
     } = collect_outcomes(measured.tasks).await?;
 
     let connected = measured.connected;
-    let deliveries_expected = totals.sent_measured * connected;
+    let deliveries_expected = totals.expected_measured;
     let measured_seconds = config.duration.as_secs_f64();
     let window = &measured.window;
     let server = server_usage(&started, window, &drained, connected, &totals);
@@ -304,8 +394,6 @@ async fn stop_and_merge(
         (Some(start), Some(end)) => Some((end.cpu_seconds - start.cpu_seconds).max(0.0)),
         _ => None,
     };
-    let generator_cpu_seconds_per_million_deliveries = generator_cpu_seconds
-        .and_then(|seconds| per_million_deliveries(seconds, totals.received_in_window));
 
     Ok(RunResult {
         scenario: config.scenario.clone(),
@@ -327,6 +415,12 @@ async fn stop_and_merge(
         messages_sent_total: totals.sent_total,
         messages_sent_measured: totals.sent_measured,
         deliveries_expected,
+        deliveries_per_message: deliveries_per_message(
+            &totals,
+            &measured.audience,
+            measured.senders,
+        ),
+        rooms: rooms_figures(config, started.join_seconds, &totals),
         deliveries_received: totals.received_measured,
         deliveries_lost: deliveries_expected.saturating_sub(totals.received_measured),
         deliveries_in_window: totals.received_in_window,
@@ -337,7 +431,36 @@ async fn stop_and_merge(
         server,
         generator_threads: config.threads,
         generator_cpu_seconds,
-        generator_cpu_seconds_per_million_deliveries,
+        generator_cpu_seconds_per_million_deliveries: generator_cpu_seconds
+            .and_then(|seconds| per_million_deliveries(seconds, totals.received_in_window)),
+    })
+}
+
+/// Deliveries per measured message, or for a run that measured none (idle),
+/// what one message of theirs would make on average.
+fn deliveries_per_message(
+    totals: &ClientOutcome,
+    audience: &Audience,
+    senders: u64,
+) -> Option<f64> {
+    (totals.sent_measured > 0)
+        .then(|| totals.expected_measured as f64 / totals.sent_measured as f64)
+        .or_else(|| audience.average_receivers(senders))
+}
+
+/// What a run in the rooms protocol adds to the result; `None` for the others.
+fn rooms_figures(
+    config: &LoadConfig,
+    join_seconds: Option<f64>,
+    totals: &ClientOutcome,
+) -> Option<RoomsFigures> {
+    (config.protocol == Protocol::Rooms).then(|| RoomsFigures {
+        rooms: config.rooms,
+        join_seconds: join_seconds.unwrap_or_default(),
+        acks_received: totals.acks_received,
+        typing_per_second: config.typing_per_second,
+        typing_sent: totals.typing_sent,
+        typing_notices_received: totals.typing_received,
     })
 }
 
@@ -352,13 +475,7 @@ async fn collect_outcomes(mut tasks: JoinSet<ClientOutcome>) -> Result<Outcomes,
     let collect = async {
         while let Some(joined) = tasks.join_next().await {
             let Ok(outcome) = joined else { continue };
-            let totals = &mut outcomes.totals;
-            totals.received_measured += outcome.received_measured;
-            totals.received_in_window += outcome.received_in_window;
-            totals.received_total += outcome.received_total;
-            totals.sent_total += outcome.sent_total;
-            totals.sent_measured += outcome.sent_measured;
-            totals.server_errors += outcome.server_errors;
+            outcomes.totals.add(&outcome);
             if let Some(reason) = outcome.ended_early {
                 outcomes.ended_early += 1;
                 outcomes.first_early_reason.get_or_insert(reason);

@@ -34,9 +34,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // The overall deadline: whatever happens, the run ends.
+    // The overall deadline: whatever happens, the run ends. Beyond the
+    // traffic, it covers the longest connect phase (120 s), join phase
+    // (120 s, rooms only) and stop (10 s) of run.rs, with room to spare.
     let limit =
-        config.warmup + config.duration + config.drain + std::time::Duration::from_secs(180);
+        config.warmup + config.duration + config.drain + std::time::Duration::from_secs(300);
     let outcome = runtime.block_on(async {
         tokio::time::timeout(limit, bench::run::run(&config))
             .await

@@ -5,11 +5,11 @@
 //! `cargo run --release -p bench --bin report -- --runs bench/results/runs --out bench/results`
 //! (`bench/compare.sh` runs it for you at the end).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bench::report::{markdown_table, summarize, svg_chart};
-use bench::result::RunResult;
+use bench::result::{RunRecord, RunResult};
 
 const USAGE: &str = "\
 report: summarize loadgen results into results.md and chart.svg
@@ -54,26 +54,7 @@ fn run() -> Result<(), String> {
     let runs_dir = runs_dir.ok_or_else(|| format!("--runs is required\n\n{USAGE}"))?;
     let out_dir = out_dir.ok_or_else(|| format!("--out is required\n\n{USAGE}"))?;
 
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&runs_dir)
-        .map_err(|error| format!("cannot read {}: {error}", runs_dir.display()))?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    paths.sort();
-    let mut runs = Vec::with_capacity(paths.len());
-    for path in &paths {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-        let run: RunResult = serde_json::from_str(&text)
-            .map_err(|error| format!("{} is not a loadgen result: {error}", path.display()))?;
-        runs.push(run);
-    }
-    if runs.is_empty() {
-        return Err(format!(
-            "no loadgen results (*.json) in {}",
-            runs_dir.display()
-        ));
-    }
+    let runs = read_records(&runs_dir)?;
 
     let scenarios = summarize(&runs);
     let mut markdown = String::new();
@@ -84,7 +65,9 @@ fn run() -> Result<(), String> {
     markdown.push_str(&markdown_table(&scenarios));
     markdown.push_str(
         "\nMedians over rounds; \"lost\" is the worst round. Deliveries/s counts every copy a client \
-         received (one message to 1,000 clients is 1,000 deliveries). Server CPU and memory are read \
+         received (one message to 1,000 clients is 1,000 deliveries); deliveries per message is how \
+         many clients each message reached (steps 07/08 and Node send it to everyone, the sender \
+         too; step 09 to everyone else in the sender's room). Server CPU and memory are read \
          from /proc for the server process only; the load generator shares the same cores.\n\n\
          ![deliveries/s and p99 latency per scenario and server](chart.svg)\n",
     );
@@ -104,4 +87,36 @@ fn run() -> Result<(), String> {
         runs.len()
     );
     Ok(())
+}
+
+/// Every loadgen result (and skip note) in `runs_dir`, in file-name order;
+/// an error if there is none.
+fn read_records(runs_dir: &Path) -> Result<Vec<RunRecord>, String> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(runs_dir)
+        .map_err(|error| format!("cannot read {}: {error}", runs_dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    paths.sort();
+    let mut runs = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        // A measured run, or compare.sh's note that a scenario was skipped.
+        // If it is neither, the error of reading it as a run says what is wrong.
+        let run: RunRecord = serde_json::from_str(&text).map_err(|_| {
+            let why = serde_json::from_str::<RunResult>(&text)
+                .err()
+                .map_or_else(|| "unreadable".to_owned(), |error| error.to_string());
+            format!("{} is not a loadgen result: {why}", path.display())
+        })?;
+        runs.push(run);
+    }
+    if runs.is_empty() {
+        return Err(format!(
+            "no loadgen results (*.json) in {}",
+            runs_dir.display()
+        ));
+    }
+    Ok(runs)
 }
