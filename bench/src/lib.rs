@@ -3,17 +3,17 @@
 //!
 //! - `loadgen` opens many WebSocket chat clients against one server on
 //!   127.0.0.1, speaking this project's protocol, step 09's rooms or
-//!   socket.io's, and measures
-//!   deliveries per second, latency percentiles, losses, and the server's CPU
-//!   and memory (`cargo run --release -p bench --bin loadgen -- --help`);
+//!   socket.io's, and measures deliveries per second, latency percentiles,
+//!   losses, and the server's CPU and memory (`cargo run --release -p bench
+//!   --bin loadgen -- --help`);
 //! - `report` turns a folder of loadgen JSON results into a Markdown table and
 //!   an SVG chart;
 //! - `bare-server` is the measuring stick: the least a chat server can do per
 //!   delivery ([`bare_server`]).
 //!
-//! `bench/compare.sh` starts step 07, step 08, step 09, Node and `bare-server` in
-//! turn, runs `loadgen` against each, and ends with `report`; the README's
-//! "How fast is it?" section shows its output.
+//! `bench/compare.sh` starts step 07, step 08, step 09, Node and
+//! `bare-server` in turn, runs `loadgen` against each, and ends with
+//! `report`; the README's "How fast is it?" section shows its output.
 //!
 //! Layers, bottom up: `websocket` (frames), `protocol` (the three chat
 //! protocols), `rooms` (who hears whom), `client` (one simulated user), `run`
