@@ -2,7 +2,8 @@
 //! shut it down gracefully), count its live connections, join a room, send
 //! frames and read their answers (acknowledgements), read chat messages,
 //! connect a client that stops reading, read the `error` the server answers
-//! a bad frame with, and run the real binary.
+//! a bad frame with (or the refusal on its ack), read up to a 1001, speak
+//! through a member that is no connection, and run the real binary.
 //!
 //! The plumbing no lesson is about — a deadline on every wait, the WebSocket
 //! client (`connect`, `send_frame`, `next_event`), the server's log lines
@@ -19,15 +20,28 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use step_09_chat_room::{AppState, public_folder, serve};
-use testkit::{Client, DEADLINE, GracefulServer, connect, next_event, read_greeting, send_frame};
+use step_09_chat_room::{
+    AppState,
+    inbox::Inbox,
+    names::{Nickname, RoomName},
+    protocol::ServerEvent,
+    public_folder,
+    rooms::{Membership, Rooms},
+    serve,
+};
+use testkit::{
+    Client, DEADLINE, GracefulServer, connect, next_event, next_frame, read_greeting, send_frame,
+};
 use tokio::{
-    io::{AsyncBufReadExt, BufReader, Lines},
-    net::TcpSocket,
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    net::{TcpSocket, TcpStream},
     process::{Child, ChildStdout, Command},
     time::timeout,
 };
-use tokio_tungstenite::{MaybeTlsStream, client_async, tungstenite::Message};
+use tokio_tungstenite::{
+    MaybeTlsStream, client_async,
+    tungstenite::{Message, protocol::frame::coding::CloseCode},
+};
 
 /// Starts the app with a fresh [`AppState`] (an empty chat, the default
 /// limits).
@@ -87,7 +101,7 @@ pub async fn request(
     send_frame(client, Message::text(frame)).await;
     let mut before = Vec::new();
     loop {
-        let frame = next_event(client).await;
+        let frame = next_event_skipping_pings(client).await;
         if frame["ack"] != ack {
             before.push(frame);
             continue;
@@ -98,6 +112,38 @@ pub async fn request(
         };
         return (answer, before);
     }
+}
+
+/// The next text frame as JSON, skipping the server's pings (and pongs) on
+/// the way: what a test reads when its server pings quickly (see
+/// `heartbeats.rs`), or when it must not care whether a ping came first.
+/// Reading a ping is also what makes the client answer it.
+pub async fn next_event_skipping_pings(client: &mut Client) -> Value {
+    loop {
+        match next_frame(client).await {
+            Message::Text(text) => {
+                return serde_json::from_str(&text)
+                    .unwrap_or_else(|error| panic!("the server sent JSON ({error}): {text}"));
+            }
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `envelope` (a JSON object) with a fresh `"ack"`, and returns the
+/// refusal that must come back *on that ack*, as the very next frame:
+/// `{"ack": n, "error": {"message": ...}}`, and no `error` event.
+pub async fn refusal_on_ack(client: &mut Client, mut envelope: Value) -> String {
+    let ack = next_ack();
+    envelope["ack"] = json!(ack);
+    send_frame(client, Message::text(envelope.to_string())).await;
+    let reply = next_event(client).await;
+    assert_eq!(reply["ack"], ack, "the answer to {envelope}: {reply}");
+    reply["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a refusal on the ack carries a message: {reply}"))
+        .to_owned()
 }
 
 /// [`request`] that must be answered with data, before any other frame.
@@ -169,8 +215,44 @@ pub async fn next_message_skipping_notices(client: &mut Client) -> ChatMessage {
         if let Some(message) = chat_message(&event) {
             return message;
         }
-        let notice = ["joined", "left", "typing"].contains(&event["event"].as_str().unwrap_or(""));
-        assert!(notice, "expected a message or a notice, got {event}");
+        assert!(
+            is_notice(&event),
+            "expected a message or a notice, got {event}"
+        );
+    }
+}
+
+/// Whether `event` is a `joined`, `left` or `typing` notice: what a member
+/// hears about the room besides its messages.
+pub fn is_notice(event: &Value) -> bool {
+    ["joined", "left", "typing"].contains(&event["event"].as_str().unwrap_or(""))
+}
+
+/// Reads frames until the server's close frame, and checks it is 1001
+/// "server shutting down"; returns the chat messages that came before it.
+/// Pings and room notices on the way are skipped (a member hears others
+/// join and leave until the end). Reading on also sends the client's close
+/// reply.
+pub async fn messages_then_going_away(mut client: Client) -> Vec<ChatMessage> {
+    let mut messages = Vec::new();
+    loop {
+        match next_frame(&mut client).await {
+            Message::Text(text) => {
+                let event: Value = serde_json::from_str(&text).expect("the server sends JSON");
+                match chat_message(&event) {
+                    Some(message) => messages.push(message),
+                    None => assert!(is_notice(&event), "expected a message or a notice: {event}"),
+                }
+            }
+            Message::Close(close) => {
+                let close = close.expect("the close frame gives a reason");
+                assert_eq!(close.code, CloseCode::Away, "close code 1001");
+                assert_eq!(close.reason, "server shutting down");
+                return messages;
+            }
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected a message or the close frame, got {other:?}"),
+        }
     }
 }
 
@@ -249,6 +331,58 @@ pub async fn connect_stalling_client(addr: SocketAddr, nickname: &str) -> (Clien
     let id = read_greeting(&mut client).await;
     join(&mut client, nickname, "general").await;
     (client, id)
+}
+
+/// Opens a bare TCP connection and sends `bytes` (part of an HTTP request,
+/// say), then leaves it as it is: what an attacker's connection costs the
+/// server.
+pub async fn connection_that_sent(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut tcp = timeout(DEADLINE, TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("the server accepts TCP connections");
+    timeout(DEADLINE, tcp.write_all(bytes))
+        .await
+        .expect("write in time")
+        .expect("the connection is open");
+    tcp
+}
+
+// --- a member without a connection ---------------------------------------
+
+/// A member of `room` called `nickname` that is no connection: the test
+/// holds its membership in `rooms` and says things through it with
+/// [`publish_as`], as fast as a loop can, so that a burst is wholly in the
+/// room's queue before any connection's task has run. (What it would hear
+/// itself is of no interest, and dropped at once.)
+pub fn member_without_connection(rooms: &Rooms, nickname: &str, room: &str) -> Membership {
+    let mut member = None;
+    let nickname = Nickname::parse(nickname).expect("a valid nickname");
+    let room = RoomName::parse(Some(room)).expect("a valid room name");
+    let _hears = rooms
+        .join(
+            Rooms::next_seat(),
+            nickname,
+            room,
+            &Inbox::new(1),
+            &mut member,
+        )
+        .expect("the nickname is free");
+    member.expect("a successful join gives a membership")
+}
+
+/// Says `text` to the room of `member`, as its connection would: a
+/// `message` event from its nickname, with a fresh id, to everyone else in
+/// the room.
+pub fn publish_as(member: &Membership, text: String) {
+    let message = ServerEvent::Message {
+        id: Rooms::next_message_id(),
+        room: member.room.as_str().to_owned(),
+        from: member.nickname.as_str().to_owned(),
+        text,
+        at: 0,
+    };
+    member.publish(message.to_json().into());
 }
 
 // --- the real binary ------------------------------------------------------
