@@ -278,8 +278,8 @@ impl Connection {
         match self.heartbeat.deadline_passed(Instant::now()) {
             Beat::SendPing => {
                 let ping = Message::Ping(Default::default());
-                if self.send_within(ping).await.is_err() {
-                    return ControlFlow::Break(self.too_slow_to_write());
+                if let Err(why) = self.send_within(ping).await {
+                    return ControlFlow::Break(self.unsent(why));
                 }
                 self.reset_heartbeat_timer();
                 ControlFlow::Continue(())
@@ -314,7 +314,7 @@ impl Connection {
     async fn forward_private(&mut self, private: Utf8Bytes) -> Next {
         match self.send_within(Message::Text(private)).await {
             Ok(()) => ControlFlow::Continue(()),
-            Err(()) => ControlFlow::Break(Ending::LostWhileSending),
+            Err(why) => ControlFlow::Break(self.unsent(why)),
         }
     }
 
@@ -322,8 +322,8 @@ impl Connection {
     async fn forward_typing(&mut self, notice: Result<RoomFrame, RecvError>) -> Next {
         match notice {
             Ok(notice) if notice.from != self.seat => {
-                if self.send_within(Message::Text(notice.frame)).await.is_err() {
-                    return ControlFlow::Break(self.too_slow_to_write());
+                if let Err(why) = self.send_within(Message::Text(notice.frame)).await {
+                    return ControlFlow::Break(self.unsent(why));
                 }
             }
             Ok(_own) => {}
@@ -535,7 +535,7 @@ impl Connection {
                 let reply = AckReply { ack, result }.to_json();
                 match self.send_within(Message::Text(reply.into())).await {
                     Ok(()) => ControlFlow::Continue(()),
-                    Err(()) => ControlFlow::Break(Ending::LostWhileSending),
+                    Err(why) => ControlFlow::Break(self.unsent(why)),
                 }
             }
             (None, Ok(_)) => ControlFlow::Continue(()),
@@ -615,13 +615,13 @@ impl Connection {
     async fn send_or_end(&mut self, event: ServerEvent) -> Next {
         match self.send(event).await {
             Ok(()) => ControlFlow::Continue(()),
-            Err(()) => ControlFlow::Break(Ending::LostWhileSending),
+            Err(why) => ControlFlow::Break(self.unsent(why)),
         }
     }
 
     /// Sends one event to this client as a text frame, within the write
     /// timeout.
-    async fn send(&mut self, event: ServerEvent) -> Result<(), ()> {
+    async fn send(&mut self, event: ServerEvent) -> Result<(), Unsent> {
         self.send_within(Message::Text(event.to_json().into()))
             .await
     }
@@ -629,10 +629,19 @@ impl Connection {
     /// Sends one frame to this client, or fails if it cannot go out within
     /// the write timeout (`HEARTBEAT_TIMEOUT_MS`: the client's buffers are
     /// full and it is not reading).
-    async fn send_within(&mut self, message: Message) -> Result<(), ()> {
+    async fn send_within(&mut self, message: Message) -> Result<(), Unsent> {
         match timeout(self.config.heartbeat_timeout, self.socket.send(message)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(()),
+            Ok(Err(_)) => Err(Unsent::Lost),
+            Err(_) => Err(Unsent::TimedOut),
+        }
+    }
+
+    /// Why the connection ends when a frame could not be sent.
+    fn unsent(&self, why: Unsent) -> Ending {
+        match why {
+            Unsent::TimedOut => self.too_slow_to_write(),
+            Unsent::Lost => Ending::LostWhileSending,
         }
     }
 
@@ -694,6 +703,15 @@ impl Connection {
         // If the client is already gone there is nobody left to tell.
         let _ = self.send_within(Message::Close(Some(close))).await;
     }
+}
+
+/// Why a frame did not go out.
+#[derive(Clone, Copy, Debug)]
+enum Unsent {
+    /// The socket took nothing for the whole write timeout.
+    TimedOut,
+    /// The connection failed (the client went away).
+    Lost,
 }
 
 /// How writing one batch of chat messages to a client went.

@@ -340,8 +340,8 @@ impl Connection {
         match self.heartbeat.deadline_passed(Instant::now()) {
             Beat::SendPing => {
                 let ping = Message::Ping(Default::default());
-                if self.send_within(ping).await.is_err() {
-                    return ControlFlow::Break(self.too_slow_to_write());
+                if let Err(why) = self.send_within(ping).await {
+                    return ControlFlow::Break(self.unsent(why));
                 }
                 self.reset_heartbeat_timer();
                 ControlFlow::Continue(())
@@ -380,7 +380,7 @@ impl Connection {
         }
         match self.send_within(Message::Text(private.frame)).await {
             Ok(()) => ControlFlow::Continue(()),
-            Err(()) => ControlFlow::Break(Ending::LostWhileSending),
+            Err(why) => ControlFlow::Break(self.unsent(why)),
         }
     }
 
@@ -388,8 +388,8 @@ impl Connection {
     async fn forward_typing(&mut self, notice: Result<RoomFrame, RecvError>) -> Next {
         match notice {
             Ok(notice) if notice.from != self.seat => {
-                if self.send_within(Message::Text(notice.frame)).await.is_err() {
-                    return ControlFlow::Break(self.too_slow_to_write());
+                if let Err(why) = self.send_within(Message::Text(notice.frame)).await {
+                    return ControlFlow::Break(self.unsent(why));
                 }
             }
             Ok(_own) => {}
@@ -757,7 +757,7 @@ impl Connection {
         }
         match answered {
             Ok(()) => ControlFlow::Continue(()),
-            Err(()) => ControlFlow::Break(Ending::LostWhileSending),
+            Err(why) => ControlFlow::Break(self.unsent(why)),
         }
     }
 
@@ -808,10 +808,9 @@ impl Connection {
     async fn write_batch(&mut self, first: RoomFrame) -> Batch {
         let (seat, replayed) = (self.seat, self.replayed.room);
         let write = async {
-            let mut next = Some(first);
+            let mut frame = first;
             let mut fed = 0;
-            for _ in 0..BATCH_LIMIT {
-                let Some(frame) = next.take() else { break };
+            for taken in 1..=BATCH_LIMIT {
                 // Its own, or one a replay already sent: skipped.
                 let already_sent = frame.id != 0 && frame.id <= replayed;
                 if frame.from != seat && !already_sent {
@@ -821,8 +820,12 @@ impl Connection {
                     self.socket.feed(Message::Text(frame.frame)).await?;
                     fed += 1;
                 }
+                // A full batch: the rest waits in the feed for the next one.
+                if taken == BATCH_LIMIT {
+                    break;
+                }
                 match self.feed.as_mut().map(Feed::try_recv) {
-                    Some(Ok(frame)) => next = Some(frame),
+                    Some(Ok(next)) => frame = next,
                     Some(Err(TryRecvError::Lagged(missed))) => {
                         return Ok(Batch::FellBehind(missed));
                     }
@@ -847,13 +850,13 @@ impl Connection {
     async fn send_or_end(&mut self, event: ServerEvent) -> Next {
         match self.send(event).await {
             Ok(()) => ControlFlow::Continue(()),
-            Err(()) => ControlFlow::Break(Ending::LostWhileSending),
+            Err(why) => ControlFlow::Break(self.unsent(why)),
         }
     }
 
     /// Sends one event to this client as a text frame, within the write
     /// timeout.
-    async fn send(&mut self, event: ServerEvent) -> Result<(), ()> {
+    async fn send(&mut self, event: ServerEvent) -> Result<(), Unsent> {
         self.send_within(Message::Text(event.to_json().into()))
             .await
     }
@@ -861,10 +864,19 @@ impl Connection {
     /// Sends one frame to this client, or fails if it cannot go out within
     /// the write timeout (`HEARTBEAT_TIMEOUT_MS`: the client's buffers are
     /// full and it is not reading).
-    async fn send_within(&mut self, message: Message) -> Result<(), ()> {
+    async fn send_within(&mut self, message: Message) -> Result<(), Unsent> {
         match timeout(self.config.heartbeat_timeout, self.socket.send(message)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(()),
+            Ok(Err(_)) => Err(Unsent::Lost),
+            Err(_) => Err(Unsent::TimedOut),
+        }
+    }
+
+    /// Why the connection ends when a frame could not be sent.
+    fn unsent(&self, why: Unsent) -> Ending {
+        match why {
+            Unsent::TimedOut => self.too_slow_to_write(),
+            Unsent::Lost => Ending::LostWhileSending,
         }
     }
 
@@ -936,6 +948,15 @@ impl Drop for Connection {
             self.sessions.ended(secret, self.seat);
         }
     }
+}
+
+/// Why a frame did not go out.
+#[derive(Clone, Copy, Debug)]
+enum Unsent {
+    /// The socket took nothing for the whole write timeout.
+    TimedOut,
+    /// The connection failed (the client went away).
+    Lost,
 }
 
 /// How writing one batch of chat messages to a client went.
