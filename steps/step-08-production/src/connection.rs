@@ -14,14 +14,17 @@
 //! step 06, a chat feed in 07, a heartbeat and limits here). Each of those is
 //! a field, a branch with its method, or one arm of [`Connection::on_event`],
 //! and `run` stays one screen. This step adds the shutdown and heartbeat
-//! branches, the rate limit in [`Connection::on_text`], and batched writes in
-//! [`Connection::forward`]. Read `notes/08-production.md` beside this file.
+//! branches, the client's budgets in [`Connection::on_frame`] (every frame
+//! counts, and a flood is disconnected), a close frame with the right code
+//! for frames that break the WebSocket rules ([`Connection::on_read_error`]),
+//! and batched writes in [`Connection::forward`]. Read
+//! `notes/08-production.md` beside this file.
 
 use std::{
     fmt,
     ops::ControlFlow,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, LazyLock},
     time::{Duration, Instant},
 };
 
@@ -35,7 +38,7 @@ use tokio::{
         self,
         error::{RecvError, TryRecvError},
     },
-    time::{Sleep, sleep_until, timeout, timeout_at},
+    time::{Sleep, sleep, sleep_until, timeout, timeout_at},
 };
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::WaitForCancellationFutureOwned;
@@ -45,10 +48,11 @@ use crate::{
     AppState, MAX_MESSAGE_BYTES,
     config::Config,
     heartbeat::{Beat, Heartbeat},
-    hub::Hub,
+    hub::{ChatBusy, Hub},
     ids::ConnectionId,
     protocol::{self, ClientEvent, ProtocolError, ServerEvent},
-    rate_limit::{TokenBucket, Verdict},
+    quiet_log::LogThrottle,
+    rate_limit::{ClientBudget, Decision, Over},
 };
 
 /// At most this many queued messages go into one write (see
@@ -57,6 +61,19 @@ use crate::{
 /// A cap, so that a connection with a long queue still gives its heartbeat,
 /// its client's frames and the other tasks on this thread a turn.
 pub const BATCH_LIMIT: usize = 64;
+
+/// How long a connection stays open, reading nothing, after a close frame
+/// it does not wait to have answered (see [`Connection::hang_up_with`]).
+///
+/// Long enough for the kernel to send the frame (microseconds on loopback,
+/// a round trip across the internet); short enough that a flood ended this
+/// way holds its connection slot only briefly.
+const LINGER: Duration = Duration::from_millis(100);
+
+/// The "sending too fast" line, at most once a second for all connections
+/// together: one client just over its budget crosses it again with every
+/// token that comes back, and thousands of clients can do it at once.
+static TOO_FAST_LOG: LazyLock<LogThrottle> = LazyLock::new(LogThrottle::default);
 
 /// Why a connection ended, logged as the `reason` of "user disconnected".
 ///
@@ -70,7 +87,7 @@ pub enum Ending {
     /// The client sent a close frame: the polite goodbye of a closed tab.
     ClientClosed,
     /// The TCP connection ended without a close frame (a killed browser, a
-    /// lost network) or broke the WebSocket rules.
+    /// lost network).
     NoCloseFrame,
     /// A write to the client failed.
     LostWhileSending,
@@ -87,6 +104,11 @@ pub enum Ending {
     FellBehind { missed: u64 },
     /// The client's socket took nothing we sent for the whole write timeout.
     TookNothing { within: Duration },
+    /// The client sent a frame that breaks the WebSocket rules (1002, or
+    /// 1007 for text that is not UTF-8).
+    BrokeProtocol(Violation),
+    /// The client kept sending far past `MAX_MESSAGES_PER_SECOND` (1008).
+    Flooding { per_second: u32 },
 }
 
 impl fmt::Display for Ending {
@@ -108,7 +130,86 @@ impl fmt::Display for Ending {
                 "too slow: took nothing we sent for {} ms",
                 within.as_millis()
             ),
+            Ending::BrokeProtocol(violation) => {
+                write!(f, "broke the WebSocket protocol: {violation}")
+            }
+            Ending::Flooding { per_second } => {
+                write!(f, "sent far more than {per_second} messages per second")
+            }
         }
+    }
+}
+
+/// Which WebSocket rule (RFC 6455) a client's frame broke. tungstenite finds
+/// it and reports an error; this names it in our words, for the log and for
+/// the close frame's reason, and picks the close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// A text frame (or a close frame's reason) that is not UTF-8 (1007).
+    NotUtf8,
+    /// A frame without a mask: every client frame must be masked (5.1).
+    Unmasked,
+    /// One of the three reserved bits set, with no extension that uses it.
+    ReservedBits,
+    /// An opcode RFC 6455 does not define (3 to 7, 11 to 15).
+    UnknownOpcode,
+    /// A close frame whose payload is one byte: a code takes two.
+    BadCloseFrame,
+    /// A ping, pong or close split into fragments.
+    FragmentedControlFrame,
+    /// A ping, pong or close with more than 125 bytes.
+    ControlFrameTooBig,
+    /// A continuation frame with no message to continue.
+    StrayContinuation,
+    /// A new message while the last one still waits for its fragments.
+    UnfinishedMessage,
+    /// Any other rule.
+    Other,
+}
+
+impl Violation {
+    /// The rule behind one of tungstenite's protocol errors.
+    fn of(rule: &tungstenite::error::ProtocolError) -> Violation {
+        use tungstenite::error::ProtocolError as Rule;
+        match rule {
+            Rule::UnmaskedFrameFromClient => Violation::Unmasked,
+            Rule::NonZeroReservedBits => Violation::ReservedBits,
+            Rule::UnknownControlFrameType(_)
+            | Rule::UnknownDataFrameType(_)
+            | Rule::InvalidOpcode(_) => Violation::UnknownOpcode,
+            Rule::InvalidCloseSequence => Violation::BadCloseFrame,
+            Rule::FragmentedControlFrame => Violation::FragmentedControlFrame,
+            Rule::ControlFrameTooBig => Violation::ControlFrameTooBig,
+            Rule::UnexpectedContinueFrame => Violation::StrayContinuation,
+            Rule::ExpectedFragment(_) => Violation::UnfinishedMessage,
+            _ => Violation::Other,
+        }
+    }
+
+    /// The close code RFC 6455 (7.4.1) gives: 1007 for data that is not
+    /// what its type says (text that is not UTF-8), 1002 for the rest.
+    fn close_code(self) -> u16 {
+        match self {
+            Violation::NotUtf8 => close_code::INVALID,
+            _ => close_code::PROTOCOL,
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Violation::NotUtf8 => "sent text that is not UTF-8",
+            Violation::Unmasked => "sent an unmasked frame",
+            Violation::ReservedBits => "sent a frame with reserved bits set",
+            Violation::UnknownOpcode => "sent a frame with an unknown opcode",
+            Violation::BadCloseFrame => "sent a bad close frame",
+            Violation::FragmentedControlFrame => "sent a fragmented control frame",
+            Violation::ControlFrameTooBig => "sent a control frame over 125 bytes",
+            Violation::StrayContinuation => "sent a fragment of a message it never started",
+            Violation::UnfinishedMessage => "sent a new message before finishing the last one",
+            Violation::Other => "sent a frame against the WebSocket rules",
+        })
     }
 }
 
@@ -121,7 +222,10 @@ type Feed = broadcast::Receiver<Utf8Bytes>;
 
 /// One client's connection and everything that belongs to it.
 pub struct Connection {
-    /// The upgraded socket: frames from the client in, events out.
+    /// The upgraded socket: frames from the client in, events out. Its
+    /// read and write buffers keep the size of the largest message they
+    /// ever held (at most one message's worth each: see "Memory after a
+    /// large message" in `notes/08-production.md`).
     socket: WebSocket,
     /// This connection's id, sent in `connect` and written in every log line.
     id: ConnectionId,
@@ -142,8 +246,13 @@ pub struct Connection {
     /// Fires at [`Heartbeat::deadline`]; one timer for the whole connection,
     /// moved with `reset` rather than made anew.
     heartbeat_timer: Pin<Box<Sleep>>,
-    /// `MAX_MESSAGES_PER_SECOND` for this client.
-    rate_limit: TokenBucket,
+    /// `MAX_MESSAGES_PER_SECOND` and `MAX_BYTES_PER_SECOND` for this
+    /// client, and how far past them it has gone.
+    budget: ClientBudget,
+    /// Whether this client has been told that the chat is busy
+    /// (`MAX_PUBLISHED_BYTES_PER_SECOND`) since its last message went out:
+    /// it is told once per burst, like the rate limit.
+    told_chat_is_busy: bool,
     /// Set when the client has sent its close frame. From then on the only
     /// thing we may still send is the closing reply, so the chat falls
     /// silent.
@@ -169,7 +278,12 @@ impl Connection {
             shutdown: Box::pin(state.shutdown.clone().cancelled_owned()),
             heartbeat_timer: Box::pin(sleep_until(heartbeat.deadline().into())),
             heartbeat,
-            rate_limit: TokenBucket::new(config.max_messages_per_second, now),
+            budget: ClientBudget::new(
+                config.max_messages_per_second,
+                config.max_bytes_per_second,
+                now,
+            ),
+            told_chat_is_busy: false,
             config,
             closing: false,
         }
@@ -288,19 +402,65 @@ impl Connection {
         if self.heartbeat.heard_from_client(Instant::now()) {
             self.reset_heartbeat_timer();
         }
-        match received {
-            Ok(Message::Text(text)) => self.on_text(text).await,
-            Ok(Message::Binary(_)) => self.send_or_end(ProtocolError::BinaryFrame.into()).await,
+        let message = match received {
+            Ok(message) => message,
+            Err(error) => return self.on_read_error(error).await,
+        };
+        // Every frame counts against the client's budget, binary frames and
+        // pings too: each one costs the server a reply.
+        if let Some(next) = self.spend_budget(&message).await {
+            return next;
+        }
+        match message {
+            Message::Text(text) => self.on_text(text).await,
+            Message::Binary(_) => self.send_or_end(ProtocolError::BinaryFrame.into()).await,
             // Pings are answered with pongs by the WebSocket library itself; a
             // pong has done its job by arriving (see `heard_from_client`).
-            Ok(Message::Ping(_) | Message::Pong(_)) => ControlFlow::Continue(()),
+            Message::Ping(_) | Message::Pong(_) => ControlFlow::Continue(()),
             // The client said goodbye. We keep reading: the library sends our
             // closing reply on the next read, and then `recv` returns `None`.
-            Ok(Message::Close(_)) => {
+            Message::Close(_) => {
                 self.closing = true;
                 ControlFlow::Continue(())
             }
-            Err(error) if is_message_too_big(&error) => {
+        }
+    }
+
+    /// Counts `message` against the client's budgets. `None`: handle it.
+    /// `Some`: it was dropped (and the client told, once per burst), or the
+    /// client is flooding and the connection ends.
+    async fn spend_budget(&mut self, message: &Message) -> Option<Next> {
+        let bytes = match message {
+            Message::Text(text) => text.len(),
+            Message::Binary(data) | Message::Ping(data) | Message::Pong(data) => data.len(),
+            // A close frame ends the connection: there is nothing to limit.
+            Message::Close(_) => return None,
+        };
+        match self.budget.check(bytes, Instant::now()) {
+            Decision::Handle => None,
+            // Told once per burst already: drop it in silence, or a flood of
+            // frames would make the server flood back with errors.
+            Decision::Drop { tell: None } => Some(ControlFlow::Continue(())),
+            Decision::Drop { tell: Some(over) } => {
+                if let Some(left_out) = TOO_FAST_LOG.allow() {
+                    let more = LogThrottle::and_more(left_out);
+                    warn!(
+                        "{} is sending too fast; dropping its excess messages{more}",
+                        self.id
+                    );
+                }
+                Some(self.send_or_end(slow_down(over)).await)
+            }
+            Decision::Flood => Some(ControlFlow::Break(self.flooding().await)),
+        }
+    }
+
+    /// Reading failed: the client sent more than [`MAX_MESSAGE_BYTES`],
+    /// broke the WebSocket rules, or the connection is gone. The library
+    /// reads no further after any of them.
+    async fn on_read_error(&mut self, error: Error) -> Next {
+        match read_failure(&error) {
+            ReadFailure::TooBig => {
                 // We cannot read past the rest of the oversized message (that
                 // would mean buffering it), so we say why and hang up.
                 let id = &self.id;
@@ -308,39 +468,29 @@ impl Connection {
                 self.refuse_message_too_big().await;
                 ControlFlow::Break(Ending::MessageTooBig)
             }
+            // The library can still write after it refused a frame, so the
+            // client is told which rule it broke instead of being cut off.
+            ReadFailure::Broke(violation) => {
+                let ending = Ending::BrokeProtocol(violation);
+                warn!("disconnecting {}: {ending}", self.id);
+                debug!("{}'s frame: {error}", self.id);
+                self.hang_up_with(violation.close_code(), &ending.to_string())
+                    .await;
+                ControlFlow::Break(ending)
+            }
             // A TCP connection that vanished (browser killed, laptop lid
-            // closed, network gone) ends here, not with a close frame; so does
-            // a frame that breaks the WebSocket rules. Either way the library
-            // can read no further.
-            Err(error) => {
+            // closed, network gone) ends here, not with a close frame.
+            ReadFailure::Lost => {
                 debug!("connection {} ended: {error}", self.id);
                 ControlFlow::Break(self.ended())
             }
         }
     }
 
-    /// A text frame: within the rate limit, one event in the JSON envelope,
-    /// or an `error` event back saying what was wrong with it. One bad frame
-    /// does not end the connection.
+    /// A text frame within the budget: one event in the JSON envelope, or an
+    /// `error` event back saying what was wrong with it. One bad frame does
+    /// not end the connection.
     async fn on_text(&mut self, text: Utf8Bytes) -> Next {
-        match self.rate_limit.check(Instant::now()) {
-            Verdict::Allow => {}
-            Verdict::Drop {
-                first_of_burst: true,
-            } => {
-                warn!(
-                    "{} is sending too fast; dropping its excess messages",
-                    self.id
-                );
-                let refusal = slow_down(self.config.max_messages_per_second);
-                return self.send_or_end(refusal).await;
-            }
-            // Told once per burst already: drop it in silence, or a flood of
-            // messages would make the server flood back with errors.
-            Verdict::Drop {
-                first_of_burst: false,
-            } => return ControlFlow::Continue(()),
-        }
         match protocol::parse_client_frame(&text) {
             Ok(event) => self.on_event(event).await,
             Err(error) => self.send_or_end(error.into()).await,
@@ -353,15 +503,54 @@ impl Connection {
         match event {
             // The lesson's `socket.on("message", (text) => io.emit(...))`.
             ClientEvent::Message { text } => {
-                let receivers = self.hub.publish(&self.id, text);
-                // `debug`, not step 07's `info`: under load, a line per
-                // message costs more than the message.
-                debug!("message from {} sent to {receivers} clients", self.id);
-                // It comes back to this client through its feed, in the same
-                // order as everyone else sees it.
-                ControlFlow::Continue(())
+                let limit = self.config.max_published_bytes_per_second;
+                let published = self
+                    .hub
+                    .publish_within(&self.id, text, limit, Instant::now());
+                match published {
+                    Ok(receivers) => {
+                        self.told_chat_is_busy = false;
+                        // `debug`, not step 07's `info`: under load, a line
+                        // per message costs more than the message.
+                        debug!("message from {} sent to {receivers} clients", self.id);
+                        // It comes back to this client through its feed, in
+                        // the same order as everyone else sees it.
+                        ControlFlow::Continue(())
+                    }
+                    Err(ChatBusy) => self.chat_is_busy(limit).await,
+                }
             }
         }
+    }
+
+    /// The chat's budget was spent: the message was dropped. The sender is
+    /// told once, until one of its messages goes out again.
+    async fn chat_is_busy(&mut self, limit: u32) -> Next {
+        if self.told_chat_is_busy {
+            return ControlFlow::Continue(());
+        }
+        self.told_chat_is_busy = true;
+        let busy = ServerEvent::Error {
+            message: format!(
+                "the chat is busy: at most {limit} bytes per second from everyone together; \
+                 your message was dropped, send it again in a moment"
+            ),
+        };
+        self.send_or_end(busy).await
+    }
+
+    /// The client kept sending far past its frame budget (see
+    /// [`ClientBudget`]): disconnect it with 1008 and a reason. We do not
+    /// wait for its closing reply: it is still sending, and reading its
+    /// flood until the reply comes would be the work the limit saves.
+    async fn flooding(&mut self) -> Ending {
+        let ending = Ending::Flooding {
+            per_second: self.config.max_messages_per_second,
+        };
+        warn!("disconnecting {}: {ending}", self.id);
+        self.hang_up_with(close_code::POLICY, &ending.to_string())
+            .await;
+        ending
     }
 
     /// Why the connection ended, once the socket can be read no further.
@@ -492,12 +681,27 @@ impl Connection {
     /// The WebSocket library only reports the error to us; without this, the
     /// client would see its connection cut with no reason given.
     async fn refuse_message_too_big(&mut self) {
+        let reason = format!("message too big: the limit is {MAX_MESSAGE_BYTES} bytes");
+        self.hang_up_with(close_code::SIZE, &reason).await;
+    }
+
+    /// Sends a close frame with `code` and `reason`, and ends the connection
+    /// without reading any more: not the client's reply, nor whatever else
+    /// it is still sending.
+    async fn hang_up_with(&mut self, code: u16, reason: &str) {
         let close = CloseFrame {
-            code: close_code::SIZE,
-            reason: format!("message too big: the limit is {MAX_MESSAGE_BYTES} bytes").into(),
+            code,
+            reason: reason.into(),
         };
         // If the client is already gone there is nobody left to tell.
-        let _ = self.send_within(Message::Close(Some(close))).await;
+        if self.send_within(Message::Close(Some(close))).await.is_ok() {
+            // Dropping a socket whose client sent data we never read makes
+            // the kernel reset the connection at once and throw away what it
+            // has not put on the wire yet — this close frame among it, so the
+            // client would never learn why. A pause, without reading, lets
+            // the frame go out first.
+            sleep(LINGER).await;
+        }
     }
 }
 
@@ -515,25 +719,46 @@ enum Batch {
     Failed,
 }
 
-/// The `error` frame for a client over its message rate.
-fn slow_down(per_second: u32) -> ServerEvent {
+/// The `error` frame for a client over one of its budgets.
+fn slow_down(over: Over) -> ServerEvent {
+    let (limit, unit) = match over {
+        Over::Frames { per_second } => (per_second, "messages"),
+        Over::Bytes { per_second } => (per_second, "bytes"),
+    };
     ServerEvent::Error {
         message: format!(
-            "slow down: at most {per_second} messages per second; \
+            "slow down: at most {limit} {unit} per second; \
              the messages beyond that were dropped"
         ),
     }
 }
 
-/// Whether reading failed because the client sent more than
-/// [`MAX_MESSAGE_BYTES`].
-///
-/// axum wraps the WebSocket library's error; we look inside for
-/// tungstenite's own "capacity" error, the one its size limits raise.
-fn is_message_too_big(error: &Error) -> bool {
-    std::error::Error::source(error)
-        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
+/// What a failed read means.
+enum ReadFailure {
+    /// The client sent more than [`MAX_MESSAGE_BYTES`] in one message.
+    TooBig,
+    /// The client broke a WebSocket rule.
+    Broke(Violation),
+    /// The connection is gone (reset, or ended without a close frame).
+    Lost,
+}
+
+/// Sorts a read error. axum wraps the WebSocket library's error; we look
+/// inside for tungstenite's own: its "capacity" error (the size limits), a
+/// protocol error or a UTF-8 error (the client broke a rule), or anything
+/// else (the connection is gone).
+fn read_failure(error: &Error) -> ReadFailure {
+    use tungstenite::error::ProtocolError as Rule;
+    let source = std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>());
+    match source {
+        Some(tungstenite::Error::Capacity(_)) => ReadFailure::TooBig,
+        Some(tungstenite::Error::Utf8(_)) => ReadFailure::Broke(Violation::NotUtf8),
+        // The TCP connection ended without a close frame: lost, not rude.
+        Some(tungstenite::Error::Protocol(Rule::ResetWithoutClosingHandshake)) => ReadFailure::Lost,
+        Some(tungstenite::Error::Protocol(rule)) => ReadFailure::Broke(Violation::of(rule)),
+        _ => ReadFailure::Lost,
+    }
 }
 
 #[cfg(test)]
@@ -571,6 +796,14 @@ mod tests {
             (
                 Ending::TookNothing { within: second },
                 "too slow: took nothing we sent for 1000 ms",
+            ),
+            (
+                Ending::BrokeProtocol(Violation::NotUtf8),
+                "broke the WebSocket protocol: sent text that is not UTF-8",
+            ),
+            (
+                Ending::Flooding { per_second: 20 },
+                "sent far more than 20 messages per second",
             ),
         ];
         for (ending, words) in cases {
