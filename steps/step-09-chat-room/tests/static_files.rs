@@ -50,7 +50,9 @@ async fn socket_js_is_served_as_javascript() {
 
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.contains("javascript"), "{content_type}");
-    assert!(body.contains("window.io = function io()"));
+    // `io()` may take options (`io({ ackTimeout, retries })`, step 10);
+    // this page calls it bare.
+    assert!(body.contains("window.io = function io("));
     assert!(body.contains("emitWithAck(event, data)"));
 }
 
