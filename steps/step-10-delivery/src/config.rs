@@ -171,7 +171,10 @@ impl Default for DeliveryConfig {
 /// `data/chat.db` at the root of the repository (a folder git ignores),
 /// found from this crate's folder, so `cargo run` works from anywhere.
 pub fn default_database_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/chat.db")
+    let step = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // steps/step-10-delivery -> the repository's root.
+    let root = step.parent().and_then(Path::parent).unwrap_or(step);
+    root.join("data").join("chat.db")
 }
 
 impl DeliveryConfig {

@@ -111,6 +111,8 @@ impl fmt::Display for StoreError {
     }
 }
 
+impl std::error::Error for StoreError {}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
         StoreError(format!("the database refused it ({error})"))
@@ -214,6 +216,20 @@ fn gone() -> StoreError {
 /// what is wrong with the file.
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let shown = path.display();
+    // The default file is in a folder of its own (`data/`), which a fresh
+    // clone does not have yet.
+    if let Some(folder) = path
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        && !folder.exists()
+    {
+        std::fs::create_dir_all(folder).map_err(|error| {
+            StoreError(format!(
+                "cannot make the folder {} for the database ({error})",
+                folder.display()
+            ))
+        })?;
+    }
     let connection = Connection::open(path)
         .map_err(|error| StoreError(format!("cannot open the database {shown} ({error})")))?;
     // WAL: readers never wait for the writer, and a commit is one append
