@@ -16,6 +16,7 @@
 //! - [`websocket`]: [`connect`] to `/ws` and read the `connect` greeting, then
 //!   [`send_frame`], [`next_frame`], [`next_event`] and
 //!   [`assert_nothing_arrives`], each bounded by a deadline.
+//! - [`transcript`]: a note's transcript against what an example prints.
 //! - [`server`]: [`serve`] an app for the rest of the test;
 //!   [`KillableServer`], an app stopped from outside as if its process died;
 //!   [`GracefulServer`], an app stopped through its own graceful shutdown.
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 pub mod logs;
 pub mod server;
+pub mod transcript;
 pub mod websocket;
 
 pub use logs::{LogLines, log_lines};
