@@ -52,7 +52,7 @@ async fn socket_js_is_served_as_javascript() {
 
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.contains("javascript"), "{content_type}");
-    assert!(body.contains("window.io = function io()"));
+    assert!(body.contains("window.io = function io("));
 }
 
 /// `/` is this step's page: it has the status line, the button and the list
