@@ -23,7 +23,7 @@ use tokio::time::{Interval, MissedTickBehavior, sleep_until};
 
 use crate::config::{LoadConfig, Traffic};
 use crate::latency::{Clock, LatencyHistogram};
-use crate::protocol::{self, GreetingError, Incoming, Protocol, Stamp};
+use crate::protocol::{self, ClientOffset, GreetingError, Incoming, JoinReply, Protocol, Stamp};
 use crate::rooms::Audience;
 use crate::websocket::{
     self, FrameError, MaskKeys, Message, MessageAssembler, Opcode, UpgradeResponse,
@@ -143,6 +143,15 @@ pub struct Client {
     /// The text of the message being encoded, reused for every send.
     text: Vec<u8>,
     masks: MaskKeys,
+    /// With `--client-offsets`: what every message's offset starts with.
+    offset: Option<ClientOffset>,
+    /// Whether the server answers our messages with acknowledgements (the
+    /// rooms protocol, or socket.io with `--client-offsets`) rather than
+    /// with an echo: what a flat-out sender counts as an answer.
+    answered_by_acks: bool,
+    /// Chat messages read before traffic began (while joining): history,
+    /// added to [`ClientOutcome::history_received`] when the run starts.
+    history_before_traffic: u64,
 }
 
 /// What one client saw during a run; summed by `run.rs`. (Latencies go
@@ -160,8 +169,16 @@ pub struct ClientOutcome {
     /// Deliveries the measured messages should make: each one's audience
     /// (everyone, or the others in the sender's room) added up.
     pub expected_measured: u64,
-    /// Acknowledgements of our messages (rooms protocol), refusals included.
+    /// Acknowledgements of our messages (rooms protocol, or
+    /// `--client-offsets`), refusals included.
     pub acks_received: u64,
+    /// Those of them that arrived inside the measured window: committed
+    /// messages, for a server that stores before it acknowledges.
+    pub acks_in_window: u64,
+    /// Messages of an earlier run that the server sent us as history (step
+    /// 10's on a join, the Node SQLite server's on connect): recognised by
+    /// their stamps being older than this run, and never measured.
+    pub history_received: u64,
     pub typing_sent: u64,
     /// Others' typing notices that reached this client.
     pub typing_received: u64,
@@ -180,6 +197,8 @@ impl ClientOutcome {
         self.sent_measured += other.sent_measured;
         self.expected_measured += other.expected_measured;
         self.acks_received += other.acks_received;
+        self.acks_in_window += other.acks_in_window;
+        self.history_received += other.history_received;
         self.typing_sent += other.typing_sent;
         self.typing_received += other.typing_received;
         self.server_errors += other.server_errors;
@@ -424,8 +443,14 @@ impl Client {
             outbox: Vec::with_capacity(256),
             text: Vec::with_capacity(128),
             masks: MaskKeys::new(index),
+            offset: None,
+            answered_by_acks: config.protocol == Protocol::Rooms || config.client_offsets,
+            history_before_traffic: 0,
         };
         client.server_id = client.greet().await?;
+        if config.client_offsets {
+            client.offset = Some(ClientOffset::for_connection(&client.server_id, index));
+        }
         Ok(client)
     }
 
@@ -460,16 +485,26 @@ impl Client {
     }
 
     /// Rooms protocol: joins `room` as `nickname` and waits for the
-    /// acknowledgement; returns how many users it lists. Others' `joined`
-    /// notices that arrive first are skipped.
-    pub async fn join(&mut self, nickname: &str, room: &str) -> Result<usize, ClientError> {
-        self.queue_text(&protocol::encode_join(nickname, room));
+    /// acknowledgement; returns what it says (the users, step 10's session).
+    /// Others' `joined` notices that arrive first are skipped.
+    pub async fn join(&mut self, nickname: &str, room: &str) -> Result<JoinReply, ClientError> {
+        self.send_join(&protocol::encode_join(nickname, room), room)
+            .await
+    }
+
+    /// Sends a `join` frame (a first join, or step 10's with a session and
+    /// a last id) for `room`, and waits for its acknowledgement. What the
+    /// server sends after the answer (step 10's history or replay) stays in
+    /// the inbox for the caller.
+    pub async fn send_join(&mut self, frame: &[u8], room: &str) -> Result<JoinReply, ClientError> {
+        self.queue_text(frame);
         self.flush().await?;
         loop {
             let text = self.next_text().await?;
-            if let Some(users) = protocol::parse_join_reply(&text, room)? {
-                return Ok(users);
+            if let Some(reply) = protocol::parse_join_reply(&text, room)? {
+                return Ok(reply);
             }
+            self.count_if_history(&text);
         }
     }
 
@@ -483,7 +518,9 @@ impl Client {
         mut release: watch::Receiver<bool>,
     ) -> Result<(), ClientError> {
         loop {
-            while self.take_text()?.is_some() {}
+            while let Some(text) = self.take_text()? {
+                self.count_if_history(&text);
+            }
             self.flush().await?;
             tokio::select! {
                 // A change, or the sender gone: either way, stop holding.
@@ -494,6 +531,15 @@ impl Client {
                     }
                 }
             }
+        }
+    }
+
+    /// Counts `text` as history if it is a chat message: before traffic
+    /// begins, every one is (step 10 sends a joining client the room's
+    /// latest messages).
+    fn count_if_history(&mut self, text: &[u8]) {
+        if Stamp::find_in(text).is_some() {
+            self.history_before_traffic += 1;
         }
     }
 
@@ -522,7 +568,7 @@ impl Client {
     }
 
     /// The next whole text message, read from the socket if need be.
-    async fn next_text(&mut self) -> Result<Vec<u8>, ClientError> {
+    pub(crate) async fn next_text(&mut self) -> Result<Vec<u8>, ClientError> {
         loop {
             let text = self.take_text()?;
             self.flush().await?;
@@ -535,12 +581,14 @@ impl Client {
         }
     }
 
-    fn queue_text(&mut self, text: &[u8]) {
+    /// Queues one text frame; [`Client::flush`] sends it.
+    pub(crate) fn queue_text(&mut self, text: &[u8]) {
         let key = self.masks.next_key();
         websocket::encode_client_frame(&mut self.outbox, Opcode::Text, text, key);
     }
 
-    async fn flush(&mut self) -> io::Result<()> {
+    /// Writes every queued frame.
+    pub(crate) async fn flush(&mut self) -> io::Result<()> {
         if !self.outbox.is_empty() {
             self.stream.write_all(&self.outbox).await?;
             self.outbox.clear();
@@ -563,7 +611,8 @@ impl Client {
             sequence,
             sent_ns,
         };
-        self.protocol.encode_publish(stamp, &mut self.text);
+        self.protocol
+            .encode_publish(stamp, self.offset.as_ref(), &mut self.text);
         let key = self.masks.next_key();
         websocket::encode_client_frame(&mut self.outbox, Opcode::Text, &self.text, key);
         outcome.sent_total += 1;
@@ -649,12 +698,17 @@ impl Client {
         outcome: &mut ClientOutcome,
     ) -> Result<(), ClientError> {
         match incoming {
+            // History: sent before this run began, so not one of its deliveries.
+            Incoming::Delivery(stamp) if stamp.sent_ns < shared.clock.origin_ns() => {
+                outcome.history_received += 1;
+            }
             Incoming::Delivery(stamp) => {
                 outcome.received_total += 1;
                 outcome.received_in_window += u64::from(batch.arrived_in_window);
                 // Our own message back is the answer that lets a flat-out
-                // sender send another; step 09 never sends it (acks do that).
-                if stamp.sender == self.index && self.protocol != Protocol::Rooms {
+                // sender send another; step 09 never sends it, and with
+                // acknowledgements the ack does that instead.
+                if stamp.sender == self.index && !self.answered_by_acks {
                     batch.answers += 1;
                 }
                 if shared.is_measured(stamp.sent_ns) {
@@ -667,6 +721,7 @@ impl Client {
             }
             Incoming::Acked { refused } => {
                 outcome.acks_received += 1;
+                outcome.acks_in_window += u64::from(batch.arrived_in_window && !refused);
                 outcome.server_errors += u64::from(refused);
                 batch.answers += 1;
             }
@@ -686,7 +741,10 @@ impl Client {
         shared: Arc<RunShared>,
         mut stop: watch::Receiver<bool>,
     ) -> ClientOutcome {
-        let mut outcome = ClientOutcome::default();
+        let mut outcome = ClientOutcome {
+            history_received: self.history_before_traffic,
+            ..ClientOutcome::default()
+        };
         let mut schedule = Schedule::new(&plan);
         // Made once and polled again on every turn of the loop: a fresh
         // `changed()` each turn would join and leave the stop signal's waiter
@@ -736,6 +794,12 @@ impl Client {
             outcome.ended_early = Some(error.to_string());
         }
         outcome
+    }
+
+    /// Leaves on purpose: says goodbye (close 1000) and lets the
+    /// connection go.
+    pub async fn leave(mut self) {
+        let _ = self.say_goodbye().await;
     }
 
     /// Says goodbye properly (close code 1000, "normal"), so the server sees

@@ -26,6 +26,9 @@ TRAFFIC:
                                 with rooms), instead of --rate
   --in-flight F                 with --flat-out: unanswered messages per sender [4]
   --idle                        open the connections, send nothing (memory per connection)
+  --client-offsets              every message carries a client offset and asks for an ack, as
+                                step 10's page and the socket.io tutorial's step 8 send it
+                                (rooms or socketio); acks are then what a flat-out sender waits for
 ROOMS (with --protocol rooms):
   --rooms N                     spread the clients, and the senders, over N rooms [1]
   --typing-per-second X         every client also sends typing true/false X times a second [0]
@@ -76,6 +79,9 @@ pub struct LoadConfig {
     /// Typing notices each client sends per second (`--typing-per-second`),
     /// rooms protocol only; 0 for none.
     pub typing_per_second: f64,
+    /// Every message carries a client offset and asks for an
+    /// acknowledgement (`--client-offsets`; rooms and socket.io only).
+    pub client_offsets: bool,
     pub warmup: Duration,
     pub duration: Duration,
     pub drain: Duration,
@@ -135,6 +141,7 @@ struct Flags {
     in_flight: u32,
     rooms: Option<u32>,
     typing_per_second: Option<f64>,
+    client_offsets: bool,
     warmup: f64,
     duration: f64,
     drain: f64,
@@ -161,6 +168,7 @@ impl Default for Flags {
             in_flight: 4,
             rooms: None,
             typing_per_second: None,
+            client_offsets: false,
             warmup: 2.0,
             duration: 10.0,
             drain: 5.0,
@@ -187,6 +195,7 @@ impl Flags {
                 "--flat-out" => flags.flat_out = true,
                 "--idle" => flags.idle = true,
                 "--fail-on-loss" => flags.fail_on_loss = true,
+                "--client-offsets" => flags.client_offsets = true,
                 _ => {
                     let value = args
                         .next()
@@ -322,6 +331,11 @@ impl LoadConfig {
         let traffic = flags.traffic()?;
         let senders = flags.senders(traffic)?;
         let (rooms, typing_per_second) = flags.rooms_and_typing(traffic)?;
+        if flags.client_offsets && !flags.protocol.has_client_offsets() {
+            return Err(invalid(
+                "--client-offsets needs --protocol rooms or socketio: the realtime protocol has no acknowledgements",
+            ));
+        }
         if flags.connect_concurrency == 0 || flags.threads == 0 {
             return Err(invalid(
                 "--connect-concurrency and --threads must be at least 1",
@@ -336,6 +350,7 @@ impl LoadConfig {
             traffic,
             rooms,
             typing_per_second,
+            client_offsets: flags.client_offsets,
             warmup: seconds("--warmup", flags.warmup)?,
             duration: seconds("--duration", flags.duration)?,
             drain: seconds("--drain", flags.drain)?,
@@ -503,6 +518,23 @@ mod tests {
         assert_eq!(config.path, "/ws");
         assert_eq!((config.rooms, config.typing_per_second), (100, 2.0));
         assert_eq!(parse("--url ws://127.0.0.1:1").unwrap().rooms, 1);
+    }
+
+    /// Client offsets go with the two protocols that have acknowledgements.
+    #[test]
+    fn client_offsets_need_acknowledgements() {
+        let rooms = parse("--url ws://127.0.0.1:1 --protocol rooms --client-offsets").unwrap();
+        let socket_io =
+            parse("--url ws://127.0.0.1:1 --protocol socketio --client-offsets").unwrap();
+
+        let refused = parse("--url ws://127.0.0.1:1 --client-offsets").unwrap_err();
+
+        assert!(rooms.client_offsets && socket_io.client_offsets);
+        assert!(!parse("--url ws://127.0.0.1:1").unwrap().client_offsets);
+        assert!(
+            refused.to_string().contains("--client-offsets needs"),
+            "{refused}"
+        );
     }
 
     /// Rooms options are refused where they cannot mean anything.

@@ -4,23 +4,37 @@
 //! A sender writes "now" on the clock into its message; a receiver subtracts it
 //! from its own "now". Both read the *same* `Instant` base, so the difference is
 //! a true one-way latency, free of wall-clock jumps.
+//!
+//! The clock counts from the wall-clock time at which the run began, not from
+//! zero, so a stamp written by an *earlier* run is always older than this
+//! run's start ([`Clock::origin_ns`]). Step 10 and the Node SQLite server keep
+//! messages and send a joining client the old ones first; those are history,
+//! never deliveries of this run, whatever their stamps say.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// Nanoseconds since the run began, on `Instant` (monotonic). Copy it into
-/// every task; all copies agree because they share `base`.
+/// Nanoseconds on `Instant` (monotonic) since the run began, counted from
+/// the wall-clock time of that beginning. Copy it into every task; all copies
+/// agree because they share `base` and `origin_ns`.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     base: Instant,
+    /// Nanoseconds since the Unix epoch when the run began (0 on a machine
+    /// whose clock is set before 1970: then history is not told apart).
+    origin_ns: u64,
 }
 
 impl Clock {
     pub fn start() -> Clock {
+        let since_epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
         Clock {
             base: Instant::now(),
+            origin_ns: u64::try_from(since_epoch.as_nanos()).unwrap_or(0),
         }
     }
 
@@ -28,9 +42,17 @@ impl Clock {
         self.ns_at(Instant::now())
     }
 
-    /// Where `instant` falls on this clock (0 if it is before the base).
+    /// Where `instant` falls on this clock (the origin if it is before the base).
     pub fn ns_at(&self, instant: Instant) -> u64 {
-        u64::try_from(instant.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+        let elapsed = u64::try_from(instant.saturating_duration_since(self.base).as_nanos())
+            .unwrap_or(u64::MAX);
+        self.origin_ns.saturating_add(elapsed)
+    }
+
+    /// The run's start on this clock: every stamp this run writes is at or
+    /// after it, every stamp of an earlier run before it.
+    pub fn origin_ns(&self) -> u64 {
+        self.origin_ns
     }
 }
 
@@ -134,5 +156,22 @@ mod tests {
         let first = clock.now_ns();
         let later = clock.ns_at(Instant::now() + Duration::from_millis(5));
         assert!(later >= first + 5_000_000);
+    }
+
+    /// A later run's clock starts after every instant of an earlier one, so
+    /// an earlier run's stamps read as history.
+    #[test]
+    fn an_earlier_runs_stamps_are_older_than_a_later_runs_start() {
+        let earlier = Clock::start();
+        let stamp = earlier.now_ns();
+
+        let later = Clock::start();
+
+        assert!(
+            stamp <= later.origin_ns(),
+            "{stamp} > {}",
+            later.origin_ns()
+        );
+        assert!(later.now_ns() >= later.origin_ns());
     }
 }

@@ -24,6 +24,7 @@ pub mod client;
 pub mod config;
 pub mod latency;
 pub mod protocol;
+pub mod recovery;
 pub mod report;
 pub mod result;
 pub mod rooms;

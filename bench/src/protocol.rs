@@ -19,6 +19,16 @@
 //!   namespace with `40` and is answered `40{"sid":".."}`; events travel as
 //!   `42["message",<data>]`; the server pings with `2` and wants `3` back.
 //!
+//! With `--client-offsets` a message is sent as step 10's page and the
+//! socket.io tutorial's step 8 send it: with a client offset, unique per
+//! connection and message (`<server id>-<sequence>`), and asking for an
+//! acknowledgement. In the rooms protocol the data becomes
+//! `{"text":"<text>","client_offset":".."}`; in socket.io the packet becomes
+//! `42<n>["message","<text>",".."]`, answered `43<n>[..]` (the tutorial's
+//! `callback()`). Step 10 and the Node SQLite server acknowledge a message
+//! once it is committed to the database, so acks per second are committed
+//! messages per second.
+//!
 //! Every published text is a [`Stamp`]: `@lg <sender> <sequence> <sent_ns>`.
 //! It needs no escaping inside JSON, and a receiver finds it with one substring
 //! search instead of parsing the whole frame, which keeps the generator cheap
@@ -66,18 +76,37 @@ impl Protocol {
     /// In the rooms protocol the message asks for an acknowledgement, as step
     /// 09's page does, numbered `sequence + 1` (ack numbers start at 1): the
     /// ack is what tells a flat-out sender that it may send the next one.
-    pub fn encode_publish(self, stamp: Stamp, out: &mut Vec<u8>) {
+    /// With an `offset` ([`ClientOffset`], `--client-offsets`) it also
+    /// carries its client offset, and in socket.io it asks for an ack too.
+    pub fn encode_publish(self, stamp: Stamp, offset: Option<&ClientOffset>, out: &mut Vec<u8>) {
         out.clear();
+        let ack = stamp.sequence + 1;
+        let sequence = stamp.sequence;
         // Writing into a Vec cannot fail.
-        let _ = match self {
-            Protocol::Realtime => write!(out, r#"{{"event":"message","data":"{stamp}"}}"#),
-            Protocol::SocketIo => write!(out, r#"42["message","{stamp}"]"#),
-            Protocol::Rooms => write!(
+        let _ = match (self, offset) {
+            (Protocol::Realtime, _) => write!(out, r#"{{"event":"message","data":"{stamp}"}}"#),
+            (Protocol::SocketIo, None) => write!(out, r#"42["message","{stamp}"]"#),
+            (Protocol::SocketIo, Some(offset)) => write!(
                 out,
-                r#"{{"event":"message","data":"{stamp}","ack":{}}}"#,
-                stamp.sequence + 1
+                r#"42{ack}["message","{stamp}","{}-{sequence}"]"#,
+                offset.prefix()
+            ),
+            (Protocol::Rooms, None) => {
+                write!(out, r#"{{"event":"message","data":"{stamp}","ack":{ack}}}"#)
+            }
+            (Protocol::Rooms, Some(offset)) => write!(
+                out,
+                r#"{{"event":"message","data":{{"text":"{stamp}","client_offset":"{}-{sequence}"}},"ack":{ack}}}"#,
+                offset.prefix()
             ),
         };
+    }
+
+    /// Whether this protocol can carry client offsets (`--client-offsets`):
+    /// step 10's rooms and the socket.io tutorial's step 8 can; this
+    /// project's plain protocol (steps 04 to 08) has no acknowledgements.
+    pub fn has_client_offsets(self) -> bool {
+        self != Protocol::Realtime
     }
 
     /// Sorts one received text message into what the generator cares about.
@@ -100,6 +129,8 @@ impl Protocol {
                 // "44...": it refused us (connect_error); "1": Engine.IO close.
                 b"41" | b"1" => Incoming::Closed,
                 _ if text.starts_with(b"44") => Incoming::ServerError,
+                // "43<n>[..]": the acknowledgement of our packet `42<n>`.
+                _ if text.starts_with(b"43") => Incoming::Acked { refused: false },
                 _ => Incoming::Other,
             },
         }
@@ -186,12 +217,40 @@ pub fn encode_join(nickname: &str, room: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// What the answer to a `join` said: how many users the room has, and in
+/// step 10 the session's secret and whether an earlier session was taken
+/// back (step 09 sends neither).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinReply {
+    pub users: usize,
+    pub session: Option<String>,
+    pub recovered: bool,
+}
+
+/// Step 10's `join` of a client coming back: its nickname and room, the
+/// session's secret from an earlier answer, and the id of the last message
+/// it saw, so the server sends every one after it.
+pub fn encode_rejoin(nickname: &str, room: &str, session: &str, last_id: i64) -> Vec<u8> {
+    serde_json::json!({
+        "event": "join",
+        "data": {
+            "nickname": nickname,
+            "room": room,
+            "session": session,
+            "last_id": last_id.to_string(),
+        },
+        "ack": JOIN_ACK,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// Reads one frame received while waiting for the answer to our `join`:
-/// `Ok(Some(users))` with the number of users the ack lists once it came
-/// (and names the room we asked for), `Ok(None)` for anything else (others'
-/// `joined` notices), and an error, with the server's sentence, if it refused
-/// us or does not speak the rooms protocol at all.
-pub fn parse_join_reply(text: &[u8], room: &str) -> Result<Option<usize>, GreetingError> {
+/// `Ok(Some(reply))` once it came (and names the room we asked for),
+/// `Ok(None)` for anything else (others' `joined` notices), and an error,
+/// with the server's sentence, if it refused us or does not speak the rooms
+/// protocol at all.
+pub fn parse_join_reply(text: &[u8], room: &str) -> Result<Option<JoinReply>, GreetingError> {
     let is_ack = memmem::find(text, br#""ack":"#).is_some();
     if !is_ack && !text.starts_with(br#"{"event":"error""#) {
         return Ok(None);
@@ -215,14 +274,70 @@ pub fn parse_join_reply(text: &[u8], room: &str) -> Result<Option<usize>, Greeti
             sentence.as_str().unwrap_or("(no message)")
         )));
     }
-    if reply["data"]["room"] != room {
+    let data = &reply["data"];
+    if data["room"] != room {
         return Err(GreetingError(format!(
             "asked to join room {room:?}, but the ack says {}",
-            reply["data"]["room"]
+            data["room"]
         )));
     }
-    let users = reply["data"]["users"].as_array().map_or(0, Vec::len);
-    Ok(Some(users))
+    Ok(Some(JoinReply {
+        users: data["users"].as_array().map_or(0, Vec::len),
+        session: data["session"].as_str().map(str::to_owned),
+        recovered: data["recovered"] == true,
+    }))
+}
+
+/// A step 10 chat message's id, or the id in a message's acknowledgement:
+/// `{"event":"message","data":{"id":"17",..}}` or `{"ack":n,"data":{"id":"17",..}}`.
+/// `None` for any other frame. Parsed fully, so for the recovery
+/// measurement only, never on a run's hot path.
+pub fn parse_message_id(text: &[u8]) -> Option<i64> {
+    let frame: serde_json::Value = serde_json::from_slice(text).ok()?;
+    let is_message = frame["event"] == "message" || frame.get("ack").is_some();
+    let id = frame["data"]["id"].as_str()?;
+    is_message.then(|| id.parse().ok()).flatten()
+}
+
+/// Whether a frame is step 10's `skipped` notice: the client was further
+/// behind than the server's `REPLAY_CAP`, and the oldest were not sent.
+pub fn is_skipped_notice(text: &[u8]) -> bool {
+    text.starts_with(br#"{"event":"skipped""#)
+}
+
+/// The first part of every client offset a client sends: the id the server
+/// gave its connection, so that offsets never repeat across connections, runs
+/// or rounds against one database (the socket.io tutorial's client uses
+/// `${socket.id}-${counter}` for the same reason). The sequence number of the
+/// message follows it, after a dash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOffset(String);
+
+impl ClientOffset {
+    /// Longest prefix kept: with a dash and up to 20 digits of sequence, an
+    /// offset stays within step 10's limit of 64 characters.
+    pub const MAX_PREFIX_CHARS: usize = 40;
+
+    /// The prefix for a connection the server called `server_id`, keeping
+    /// only characters that need no escaping in JSON (`A-Z a-z 0-9 - _`:
+    /// step 10's ids and socket.io's are made of them); `lg<index>` if none
+    /// is left.
+    pub fn for_connection(server_id: &str, index: u32) -> ClientOffset {
+        let kept: String = server_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(Self::MAX_PREFIX_CHARS)
+            .collect();
+        ClientOffset(if kept.is_empty() {
+            format!("lg{index}")
+        } else {
+            kept
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The Engine.IO pong packet, the answer to a `2` ping.
@@ -389,7 +504,7 @@ mod tests {
     #[test]
     fn encodes_realtime_publish() {
         let mut out = b"stale".to_vec();
-        Protocol::Realtime.encode_publish(STAMP, &mut out);
+        Protocol::Realtime.encode_publish(STAMP, None, &mut out);
         assert_eq!(out, br#"{"event":"message","data":"@lg 3 41 1234567890"}"#);
         let parsed: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(parsed["data"], "@lg 3 41 1234567890");
@@ -399,8 +514,58 @@ mod tests {
     #[test]
     fn encodes_socket_io_publish() {
         let mut out = Vec::new();
-        Protocol::SocketIo.encode_publish(STAMP, &mut out);
+        Protocol::SocketIo.encode_publish(STAMP, None, &mut out);
         assert_eq!(out, br#"42["message","@lg 3 41 1234567890"]"#);
+    }
+
+    /// With client offsets, a socket.io message asks for an ack (`42<n>`)
+    /// and carries its offset as the tutorial's second argument; its ack
+    /// (`43<n>[]`) is classified as one.
+    #[test]
+    fn socket_io_messages_with_client_offsets_ask_for_an_ack() {
+        let offset = ClientOffset::for_connection("Xy_z-9", 3);
+        let mut out = Vec::new();
+
+        Protocol::SocketIo.encode_publish(STAMP, Some(&offset), &mut out);
+
+        assert_eq!(out, br#"4242["message","@lg 3 41 1234567890","Xy_z-9-41"]"#);
+        assert_eq!(
+            Protocol::SocketIo.classify(b"4342[]"),
+            Incoming::Acked { refused: false }
+        );
+    }
+
+    /// With client offsets, a rooms message is step 10's object form, valid
+    /// JSON, with the offset unique per connection and message.
+    #[test]
+    fn rooms_messages_with_client_offsets_use_step_10s_object_form() {
+        let offset = ClientOffset::for_connection("7-3f9a0c1d2e4b5a", 3);
+        let mut out = Vec::new();
+
+        Protocol::Rooms.encode_publish(STAMP, Some(&offset), &mut out);
+
+        let frame: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({
+                "event": "message",
+                "data": {"text": "@lg 3 41 1234567890", "client_offset": "7-3f9a0c1d2e4b5a-41"},
+                "ack": 42,
+            })
+        );
+    }
+
+    /// A server id with characters JSON would need escaped is cleaned, and
+    /// a long one cut, so an offset is always valid and at most 64 characters.
+    #[test]
+    fn client_offsets_stay_plain_and_short() {
+        let dirty = ClientOffset::for_connection(r#"a"b\c"#, 5);
+        let empty = ClientOffset::for_connection(r#""""#, 5);
+        let long = ClientOffset::for_connection(&"x".repeat(200), 5);
+
+        assert_eq!(dirty.prefix(), "abc");
+        assert_eq!(empty.prefix(), "lg5");
+        assert!(long.prefix().len() + 1 + u64::MAX.to_string().len() <= 64);
     }
 
     /// The server's rebroadcast is recognised in both protocols, whatever the key order.
@@ -456,7 +621,7 @@ mod tests {
     fn rooms_messages_ask_for_an_ack() {
         let mut out = Vec::new();
 
-        Protocol::Rooms.encode_publish(STAMP, &mut out);
+        Protocol::Rooms.encode_publish(STAMP, None, &mut out);
         let delivery = br#"{"event":"message","data":{"id":"7","room":"lg-0","from":"lg3","text":"@lg 3 41 1234567890","at":1700000000000}}"#;
 
         assert_eq!(
@@ -519,7 +684,12 @@ mod tests {
         let step_08 = br#"{"event":"error","data":{"message":"unknown event \"join\""}}"#;
         let notice = br#"{"event":"joined","data":{"nickname":"lg4","room":"lg-0"}}"#;
 
-        assert_eq!(parse_join_reply(ack, "lg-0"), Ok(Some(2)));
+        let two_users = JoinReply {
+            users: 2,
+            session: None,
+            recovered: false,
+        };
+        assert_eq!(parse_join_reply(ack, "lg-0"), Ok(Some(two_users)));
         assert_eq!(parse_join_reply(notice, "lg-0"), Ok(None));
         assert!(
             parse_join_reply(refused, "lg-0")
@@ -539,6 +709,39 @@ mod tests {
                 .0
                 .contains("lg-1")
         );
+    }
+
+    /// Step 10's join answer gives the session and says whether it was
+    /// taken back; a rejoin carries the session and the last id seen.
+    #[test]
+    fn step_10s_join_answer_and_rejoin() {
+        let ack = br#"{"ack":1,"data":{"nickname":"rc","room":"r","users":["rc"],"session":"s3cret","recovered":true}}"#;
+
+        let reply = parse_join_reply(ack, "r").unwrap().unwrap();
+        let rejoin: serde_json::Value =
+            serde_json::from_slice(&encode_rejoin("rc", "r", "s3cret", 42)).unwrap();
+
+        assert_eq!(reply.session.as_deref(), Some("s3cret"));
+        assert!(reply.recovered);
+        assert_eq!(rejoin["data"]["session"], "s3cret");
+        assert_eq!(rejoin["data"]["last_id"], "42");
+        assert_eq!(rejoin["ack"], JOIN_ACK);
+    }
+
+    /// Message ids are read from message events and message acks only.
+    #[test]
+    fn reads_step_10s_message_ids() {
+        let event =
+            br#"{"event":"message","data":{"id":"17","room":"r","from":"w","text":"x","at":1}}"#;
+        let ack = br#"{"ack":5,"data":{"id":"18","at":1}}"#;
+        let private = br#"{"event":"private","data":{"id":"19"}}"#;
+
+        assert_eq!(parse_message_id(event), Some(17));
+        assert_eq!(parse_message_id(ack), Some(18));
+        assert_eq!(parse_message_id(private), None);
+        assert!(is_skipped_notice(
+            br#"{"event":"skipped","data":{"room":"r","count":3}}"#
+        ));
     }
 
     /// The realtime greeting yields the client's id; anything else is a clear error.

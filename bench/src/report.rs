@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::recovery::{RecoveryRepeat, RecoveryResult};
 use crate::result::{RunRecord, RunResult, SkippedRun, TrafficShape};
 
 /// The medians of one server in one scenario.
@@ -24,6 +25,9 @@ pub struct ServerFigures {
     /// How many clients each message reached (the room size − 1 in step 09).
     pub deliveries_per_message: Option<f64>,
     pub deliveries_per_second: Option<f64>,
+    /// Acknowledged messages per second, for runs whose messages ask for
+    /// acks: committed messages, for step 10 and the Node SQLite server.
+    pub acked_per_second: Option<f64>,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub lost_worst: u64,
@@ -44,6 +48,9 @@ pub struct ScenarioFigures {
     pub scenario: String,
     pub title: String,
     pub idle: bool,
+    /// Senders publish as fast as they are answered: then acknowledged
+    /// messages per second measure how fast a server commits.
+    pub flat_out: bool,
     pub servers: Vec<ServerFigures>,
 }
 
@@ -77,6 +84,8 @@ pub fn summarize(records: &[RunRecord]) -> Vec<ScenarioFigures> {
                 .or_default()
                 .push(run),
             RunRecord::Skipped(skip) => skips.entry(&skip.scenario).or_default().push(skip),
+            // Its own table: see `recovery_table`.
+            RunRecord::Recovery(_) => {}
         }
     }
     for (scenario, skipped) in &skips {
@@ -97,6 +106,8 @@ pub fn summarize(records: &[RunRecord]) -> Vec<ScenarioFigures> {
                     .or_else(|| skipped.first().map(|skip| skip.scenario_title.clone()))
                     .unwrap_or_default(),
                 idle: first.is_some_and(|run| run.traffic == TrafficShape::Idle),
+                flat_out: first
+                    .is_some_and(|run| matches!(run.traffic, TrafficShape::FlatOut { .. })),
                 servers: servers
                     .into_iter()
                     .map(|(name, rounds)| match rounds.is_empty() {
@@ -118,6 +129,7 @@ fn skipped_figures(name: &str, skipped: &[&SkippedRun]) -> ServerFigures {
         clients_connected: 0.0,
         deliveries_per_message: None,
         deliveries_per_second: None,
+        acked_per_second: None,
         p50_ms: None,
         p99_ms: None,
         lost_worst: 0,
@@ -165,6 +177,7 @@ fn server_figures(name: &str, rounds: &[&RunResult]) -> ServerFigures {
         clients_connected: of(&|run| Some(run.clients_connected as f64)).unwrap_or(0.0),
         deliveries_per_message: traffic(&deliveries_per_message),
         deliveries_per_second: traffic(&|run| Some(run.deliveries_per_second)),
+        acked_per_second: traffic(&|run| run.acks.map(|acks| acks.per_second)),
         p50_ms: traffic(&|run| run.latency.map(|latency| latency.p50_ms)),
         p99_ms: traffic(&|run| run.latency.map(|latency| latency.p99_ms)),
         lost_worst: rounds
@@ -245,18 +258,19 @@ const DASH: &str = "–";
 pub fn markdown_table(scenarios: &[ScenarioFigures]) -> String {
     let mut out = String::new();
     out.push_str(
-        "| scenario | server | clients | deliveries per message | deliveries/s | p50 ms | p99 ms | \
+        "| scenario | server | clients | deliveries per message | deliveries/s | \
+         acked messages/s | p50 ms | p99 ms | \
          lost (worst round) | server CPU-s per million deliveries | \
          generator CPU-s per million deliveries | server memory per idle connection |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for scenario in scenarios {
         for server in &scenario.servers {
             let cells = match &server.skipped {
                 // The reason where the client count would be, dashes after it.
                 Some(reason) => [format!("not run: {reason}")]
                     .into_iter()
-                    .chain(std::iter::repeat_n(DASH.to_owned(), 8))
+                    .chain(std::iter::repeat_n(DASH.to_owned(), 9))
                     .collect(),
                 None => figure_cells(scenario, server),
             };
@@ -290,6 +304,7 @@ fn figure_cells(scenario: &ScenarioFigures, server: &ServerFigures) -> Vec<Strin
         server
             .deliveries_per_second
             .map_or(DASH.to_owned(), thousands),
+        server.acked_per_second.map_or(DASH.to_owned(), thousands),
         server.p50_ms.map_or(DASH.to_owned(), millis),
         server.p99_ms.map_or(DASH.to_owned(), millis),
         lost_cell(scenario, server),
@@ -327,6 +342,55 @@ fn lost_cell(scenario: &ScenarioFigures, server: &ServerFigures) -> String {
     lost
 }
 
+/// The recovery measurements' table (step 10: how long a client that missed
+/// messages waits for them after it comes back), one row per server, or
+/// `None` when the folder has none. Times are over every repeat of every
+/// round: the median, and the slowest, which is what the 100 ms bar is held
+/// to.
+pub fn recovery_table(records: &[RunRecord]) -> Option<String> {
+    let mut servers: BTreeMap<&str, Vec<&RecoveryResult>> = BTreeMap::new();
+    for record in records {
+        if let RunRecord::Recovery(result) = record {
+            servers.entry(&result.server_name).or_default().push(result);
+        }
+    }
+    if servers.is_empty() {
+        return None;
+    }
+    let mut out = String::from(
+        "| recovery | server | missed messages | repeats | answer to the join, ms (median) | \
+         last missed message, ms: median | slowest | session taken back |\n\
+         |---|---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for (server, rounds) in servers {
+        let repeats: Vec<_> = rounds.iter().flat_map(|round| &round.repeats).collect();
+        let pick = |of: fn(&RecoveryRepeat) -> f64| {
+            median(&repeats.iter().map(|repeat| of(repeat)).collect::<Vec<_>>())
+        };
+        let slowest = repeats
+            .iter()
+            .map(|repeat| repeat.replay_ms)
+            .fold(f64::NAN, f64::max);
+        let recovered = repeats.iter().filter(|repeat| repeat.recovered).count();
+        let _ = writeln!(
+            out,
+            "| {} | {server} | {} | {} | {} | {} | {} | {recovered} of {} |",
+            rounds[0].scenario_title,
+            thousands(f64::from(rounds[0].missed_messages)),
+            repeats.len(),
+            pick(|repeat| repeat.answer_ms).map_or(DASH.to_owned(), millis),
+            pick(|repeat| repeat.replay_ms).map_or(DASH.to_owned(), millis),
+            if slowest.is_nan() {
+                DASH.to_owned()
+            } else {
+                millis(slowest)
+            },
+            repeats.len(),
+        );
+    }
+    Some(out)
+}
+
 /// Bar colours, one per server in name order; chosen to stay distinct for
 /// colour-blind readers (Okabe–Ito palette).
 const COLOURS: [&str; 6] = [
@@ -348,9 +412,11 @@ struct Panel {
 }
 
 /// The chart: deliveries/s (top row) and p99 latency (second row) for each
-/// traffic scenario, and memory per connection for the idle scenario(s)
-/// (third row). Every panel has its own linear scale starting at zero, and
-/// every bar is labelled with its value, so no panel can mislead.
+/// traffic scenario, memory per connection for the idle scenario(s) (third
+/// row), and acknowledged (committed) messages per second for the flat-out
+/// scenarios in which every server acknowledges (the write-heavy one; last
+/// row). Every panel has its own linear scale starting at zero, and every
+/// bar is labelled with its value, so no panel can mislead.
 pub fn svg_chart(scenarios: &[ScenarioFigures]) -> String {
     let mut server_names: Vec<&str> = scenarios
         .iter()
@@ -421,6 +487,21 @@ pub fn svg_chart(scenarios: &[ScenarioFigures]) -> String {
             })
             .collect(),
     );
+    rows.push(
+        traffic
+            .iter()
+            .filter(|s| is_a_commit_race(s))
+            .map(|s| {
+                panel(
+                    s,
+                    s.title.clone(),
+                    "acked (committed) messages/s",
+                    |f| f.acked_per_second,
+                    thousands,
+                )
+            })
+            .collect(),
+    );
     rows.retain(|row| !row.is_empty());
 
     let columns = rows.iter().map(Vec::len).max().unwrap_or(1).max(1) as f64;
@@ -456,6 +537,20 @@ pub fn svg_chart(scenarios: &[ScenarioFigures]) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// Whether a scenario measures how fast servers commit: flat out, and every
+/// server measured in it acknowledges its messages (a paced run's acks only
+/// echo the rate; a server without acks has nothing to compare).
+fn is_a_commit_race(scenario: &ScenarioFigures) -> bool {
+    let mut measured = scenario
+        .servers
+        .iter()
+        .filter(|server| server.skipped.is_none())
+        .peekable();
+    scenario.flat_out
+        && measured.peek().is_some()
+        && measured.all(|server| server.acked_per_second.is_some())
 }
 
 /// A "nice" axis maximum (1, 2 or 5 times a power of ten) at or above `max`.
@@ -578,6 +673,9 @@ mod tests {
             // report works it out (200,000 / 2,000 = 100).
             deliveries_per_message: None,
             rooms: None,
+            client_offsets: false,
+            acks: None,
+            history_received: 0,
             deliveries_received: 200_000 - lost,
             deliveries_lost: lost,
             deliveries_in_window: 200_000,
@@ -662,7 +760,7 @@ mod tests {
         let table = markdown_table(&summary);
         assert!(
             table.contains(
-                "| title of 4-idle | step 08 | 100 | – | – | – | – | – | – | – | 10.2 KiB |"
+                "| title of 4-idle | step 08 | 100 | – | – | – | – | – | – | – | – | 10.2 KiB |"
             ),
             "{table}"
         );
@@ -678,7 +776,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[2],
-            "| title of 1-a | step 07 | 100 | 100 | 20,000 | 0.300 | 1.20 | 0 | 0.50 | 0.60 | – |"
+            "| title of 1-a | step 07 | 100 | 100 | 20,000 | – | 0.300 | 1.20 | 0 | 0.50 | 0.60 | – |"
         );
     }
 
@@ -701,11 +799,97 @@ mod tests {
         assert_eq!(lines.len(), 4, "{table}");
         assert_eq!(
             lines[2],
-            "| title of 5-rooms | step 08 | not run: speaks no rooms | – | – | – | – | – | – | – | – |"
+            "| title of 5-rooms | step 08 | not run: speaks no rooms | – | – | – | – | – | – | – | – | – |"
         );
         assert!(
             lines[3].starts_with("| title of 5-rooms | step 09 | 100 | 9 | 99,900 |"),
             "{table}"
+        );
+    }
+
+    /// The write-heavy scenario (flat out, every server acknowledging) shows
+    /// acked messages per second in the table and gets a chart panel of
+    /// them; a flat-out scenario with a server that does not ack gets none.
+    #[test]
+    fn committed_messages_per_second_in_a_write_heavy_scenario() {
+        let flat_out = |scenario: &str, server: &str, acked: Option<f64>| {
+            let mut run = run(scenario, server, 99_000.0, 3.0, 0);
+            run.traffic = TrafficShape::FlatOut {
+                in_flight_per_sender: 4,
+            };
+            run.acks = acked.map(|per_second| crate::result::AckFigures {
+                received: 10_000,
+                in_window: 10_000,
+                per_second,
+            });
+            run
+        };
+        let runs = vec![
+            flat_out("7-write", "step 10", Some(25_000.0)),
+            flat_out("7-write", "step 10", Some(21_000.0)),
+            flat_out("7-write", "Node + SQLite", Some(450.0)),
+            flat_out("3-flat", "step 08", None),
+            flat_out("3-flat", "step 10", Some(1_000.0)),
+        ];
+
+        let summary = summarize(&measured(runs));
+        let table = markdown_table(&summary);
+        let svg = svg_chart(&summary);
+
+        assert!(
+            table.contains("| title of 7-write | step 10 | 100 | 100 | 99,000 | 23,000 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| title of 7-write | Node + SQLite | 100 | 100 | 99,000 | 450 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| title of 3-flat | step 08 | 100 | 100 | 99,000 | – |"),
+            "{table}"
+        );
+        assert_eq!(svg.matches("acked (committed) messages/s").count(), 1);
+    }
+
+    /// Recovery measurements get their own table: the median and the
+    /// slowest replay over every repeat of every round, and a runs folder
+    /// without them gets none.
+    #[test]
+    fn recovery_rows() {
+        let repeat = |replay_ms: f64| RecoveryRepeat {
+            answer_ms: 1.5,
+            replay_ms,
+            replayed: 1000,
+            recovered: true,
+            write_seconds: 0.2,
+        };
+        let round = |repeats: Vec<RecoveryRepeat>| {
+            RunRecord::Recovery(Box::new(RecoveryResult {
+                scenario: "8-recovery".into(),
+                scenario_title: "1,000 missed".into(),
+                server_name: "step 10".into(),
+                url: "ws://127.0.0.1:1/ws".into(),
+                missed_messages: 1000,
+                replay_ms_median: 0.0,
+                replay_ms_max: 0.0,
+                repeats,
+            }))
+        };
+        let records = vec![
+            round(vec![repeat(12.0), repeat(30.0)]),
+            round(vec![repeat(14.0)]),
+        ];
+
+        let table = recovery_table(&records).expect("a table");
+
+        assert!(
+            table.contains("| 1,000 missed | step 10 | 1,000 | 3 | 1.50 | 14.0 | 30.0 | 3 of 3 |"),
+            "{table}"
+        );
+        assert!(summarize(&records).is_empty());
+        assert_eq!(
+            recovery_table(&measured(vec![run("1-a", "x", 1.0, 1.0, 0)])),
+            None
         );
     }
 

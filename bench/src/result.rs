@@ -115,6 +115,18 @@ pub struct RunResult {
     /// Step 09's rooms protocol: the rooms, the acks and the typing notices.
     #[serde(default)]
     pub rooms: Option<RoomsFigures>,
+    /// Whether messages carried client offsets (`--client-offsets`, as step
+    /// 10's page and the socket.io tutorial's step 8 send them).
+    #[serde(default)]
+    pub client_offsets: bool,
+    /// The acknowledgements of our messages, when the protocol asks for them
+    /// (rooms, or `--client-offsets`); `None` otherwise.
+    #[serde(default)]
+    pub acks: Option<AckFigures>,
+    /// Messages from before this run that the server sent as history (step
+    /// 10 on a join, the Node SQLite server on connect): never measured.
+    #[serde(default)]
+    pub history_received: u64,
     pub deliveries_received: u64,
     pub deliveries_lost: u64,
     /// Deliveries (of any message) that arrived during the measured window.
@@ -153,6 +165,19 @@ pub struct RoomsFigures {
     pub typing_notices_received: u64,
 }
 
+/// What the acknowledgements of a run add up to. Step 10 and the Node SQLite
+/// server acknowledge a message only once it is committed to their database,
+/// so for them `per_second` is committed messages per second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AckFigures {
+    /// Every acknowledgement received, refusals included.
+    pub received: u64,
+    /// Acknowledgements (not refusals) that arrived in the measured window.
+    pub in_window: u64,
+    /// `in_window` / measured seconds: acknowledged messages per second.
+    pub per_second: f64,
+}
+
 /// A scenario `compare.sh` did not run against a server, and why (step 09's
 /// room scenarios against a server without rooms); the report shows it as a
 /// row saying so, so that a missing figure is never a mystery.
@@ -165,11 +190,13 @@ pub struct SkippedRun {
     pub skipped: String,
 }
 
-/// One file of a runs folder: a measured run, or a note that one was skipped.
+/// One file of a runs folder: a measured run, a note that one was skipped,
+/// or a recovery measurement (`recovery`, step 10).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RunRecord {
     Skipped(SkippedRun),
+    Recovery(Box<crate::recovery::RecoveryResult>),
     Measured(Box<RunResult>),
 }
 
@@ -207,6 +234,26 @@ impl fmt::Display for RunResult {
         }
         if let Some(rooms) = self.rooms {
             write_rooms(f, &rooms, self.messages_sent_total)?;
+        }
+        if let Some(acks) = self.acks {
+            writeln!(
+                f,
+                "  acked messages/s    {:.0} ({} acks in the window{}; committed, for a server that stores first)",
+                acks.per_second,
+                acks.in_window,
+                if self.client_offsets {
+                    ", messages with client offsets"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        if self.history_received > 0 {
+            writeln!(
+                f,
+                "  history             {} messages of earlier runs received, not measured",
+                self.history_received
+            )?;
         }
         if let Some(server) = self.server {
             if let Some(per_million) = server.cpu_seconds_per_million_deliveries {

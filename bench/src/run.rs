@@ -27,7 +27,7 @@ use crate::client::{Client, ClientOutcome, ClientPlan, RunShared};
 use crate::config::{LoadConfig, Traffic};
 use crate::latency::{Clock, LatencyHistogram};
 use crate::protocol::Protocol;
-use crate::result::{RoomsFigures, RunResult, ServerUsage, per_million_deliveries};
+use crate::result::{AckFigures, RoomsFigures, RunResult, ServerUsage, per_million_deliveries};
 use crate::rooms::{self, Audience, RoomLayout};
 use crate::server_process::{self, ProcessSample};
 
@@ -421,6 +421,9 @@ async fn stop_and_merge(
             measured.senders,
         ),
         rooms: rooms_figures(config, started.join_seconds, &totals),
+        client_offsets: config.client_offsets,
+        acks: ack_figures(config, &totals),
+        history_received: totals.history_received,
         deliveries_received: totals.received_measured,
         deliveries_lost: deliveries_expected.saturating_sub(totals.received_measured),
         deliveries_in_window: totals.received_in_window,
@@ -461,6 +464,16 @@ fn rooms_figures(
         typing_per_second: config.typing_per_second,
         typing_sent: totals.typing_sent,
         typing_notices_received: totals.typing_received,
+    })
+}
+
+/// The acknowledgements, for a run whose protocol asks for them (rooms, or
+/// socket.io with `--client-offsets`); `None` for the others.
+fn ack_figures(config: &LoadConfig, totals: &ClientOutcome) -> Option<AckFigures> {
+    (config.protocol == Protocol::Rooms || config.client_offsets).then(|| AckFigures {
+        received: totals.acks_received,
+        in_window: totals.acks_in_window,
+        per_second: totals.acks_in_window as f64 / config.duration.as_secs_f64().max(f64::EPSILON),
     })
 }
 
