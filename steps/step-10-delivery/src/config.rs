@@ -29,6 +29,8 @@ pub mod allowed {
 
     use tokio::sync::Semaphore;
 
+    use crate::MAX_MESSAGE_BYTES;
+
     /// A day in milliseconds: the longest duration any setting may ask for.
     ///
     /// A heartbeat less often than daily notices nothing, and a shutdown that
@@ -52,6 +54,23 @@ pub mod allowed {
     /// total (`bench/compare.sh` sets exactly this to switch the limit off).
     /// A larger number changes nothing, so it is refused as a mistake.
     pub const MAX_MESSAGES_PER_SECOND: RangeInclusive<u32> = 1..=1_000_000;
+
+    /// `MAX_BYTES_PER_SECOND`: at least [`MAX_MESSAGE_BYTES`] (16,384), so
+    /// that the largest message a client may send fits in one second's
+    /// budget and can always be sent; at most a billion, more than one
+    /// client's network carries (no limit at all), so a larger number is a
+    /// mistake.
+    pub const MAX_BYTES_PER_SECOND: RangeInclusive<u32> = LARGEST_MESSAGE..=1_000_000_000;
+
+    /// `MAX_PUBLISHED_BYTES_PER_SECOND`: at least twice [`MAX_MESSAGE_BYTES`]
+    /// (32,768), so that the largest message, published with its envelope
+    /// and its sender's id, fits in one second's budget; at most a billion,
+    /// as for one client.
+    pub const MAX_PUBLISHED_BYTES_PER_SECOND: RangeInclusive<u32> =
+        2 * LARGEST_MESSAGE..=1_000_000_000;
+
+    /// [`MAX_MESSAGE_BYTES`] as the byte budgets count: 16 KiB fits a `u32`.
+    const LARGEST_MESSAGE: u32 = MAX_MESSAGE_BYTES as u32;
 
     /// `QUEUE_CAPACITY`: at least 1 (Tokio's broadcast channel panics on 0),
     /// at most a million. The channel allocates its whole ring when the
@@ -98,6 +117,12 @@ pub struct Config {
     /// `https://chat.example.com,http://localhost:8080`). Empty by default:
     /// same origin only.
     pub allowed_origins: AllowedOrigins,
+    /// The host names browsers reach this server by (`ALLOWED_HOSTS`,
+    /// comma-separated, added to `localhost`, `127.0.0.1` and `[::1]`, where
+    /// it listens). A page is "the server's own" only if it was loaded from
+    /// one of them: without this, a DNS-rebinding page at
+    /// `http://evil.example:3000` counts as same origin (see [`crate::origin`]).
+    pub allowed_hosts: AllowedHosts,
     /// At most this many WebSockets at once (`MAX_CONNECTIONS`). Each one
     /// costs memory and a file descriptor; beyond the limit a new client gets
     /// a 503 instead of making every other client slower.
@@ -106,6 +131,19 @@ pub struct Config {
     /// (`MAX_MESSAGES_PER_SECOND`); it may also send that many in one burst.
     /// One client must not be able to flood everyone else's screen.
     pub max_messages_per_second: u32,
+    /// How many bytes one client may send per second, in all its frames
+    /// (`MAX_BYTES_PER_SECOND`, 64 KiB); it may also send that many in one
+    /// burst. Without it, 20 messages of 16 KiB a second were within the
+    /// limit: 320 KB a second from each client, for everyone to receive.
+    pub max_bytes_per_second: u32,
+    /// How many bytes of chat messages (room and private, counted as the
+    /// frames that go out) the server takes per second from all clients
+    /// together (`MAX_PUBLISHED_BYTES_PER_SECOND`, 1 MiB). One room may hold
+    /// everyone, and its members receive all of its messages, so this is
+    /// what each client must keep up with however many others are sending.
+    /// It is checked before a message is stored: one beyond it is refused on
+    /// its ack (the chat is busy), and neither stored nor sent.
+    pub max_published_bytes_per_second: u32,
     /// How often the server pings each client (`HEARTBEAT_INTERVAL_MS`,
     /// 25 s like socket.io), so a dead connection is noticed.
     pub heartbeat_interval: Duration,
@@ -236,8 +274,11 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             allowed_origins: AllowedOrigins::default(),
+            allowed_hosts: AllowedHosts::default(),
             max_connections: 10_000,
             max_messages_per_second: 20,
+            max_bytes_per_second: 64 * 1024,
+            max_published_bytes_per_second: 1024 * 1024,
             heartbeat_interval: Duration::from_secs(25),
             heartbeat_timeout: Duration::from_secs(20),
             queue_capacity: 256,
@@ -266,11 +307,19 @@ impl Config {
     /// [`allowed`], is a [`StartupError`] naming it.
     pub fn from_env() -> Result<Config, StartupError> {
         let default = Config::default();
+        let (max_bytes_per_second, max_published_bytes_per_second) =
+            byte_budgets_from_env(&default)?;
         let config = Config {
             allowed_origins: config_from_env(
                 "ALLOWED_ORIGINS",
                 default.allowed_origins,
                 "comma-separated origins such as https://chat.example.com,http://localhost:8080",
+            )?,
+            allowed_hosts: config_from_env(
+                "ALLOWED_HOSTS",
+                default.allowed_hosts,
+                "at most 64 comma-separated host names such as chat.example.com,192.168.1.20 \
+                 (no scheme, no port)",
             )?,
             max_connections: config_from_env(
                 "MAX_CONNECTIONS",
@@ -282,6 +331,8 @@ impl Config {
                 default.max_messages_per_second,
                 "a whole number of messages per second",
             )?,
+            max_bytes_per_second,
+            max_published_bytes_per_second,
             heartbeat_interval: milliseconds_from_env(
                 "HEARTBEAT_INTERVAL_MS",
                 default.heartbeat_interval,
@@ -328,12 +379,7 @@ impl Config {
             &allowed::MAX_CONNECTIONS,
             "connections",
         )?;
-        check_range(
-            "MAX_MESSAGES_PER_SECOND",
-            self.max_messages_per_second,
-            &allowed::MAX_MESSAGES_PER_SECOND,
-            "messages per second",
-        )?;
+        self.check_budgets_per_second()?;
         check_range(
             "MAX_TCP_CONNECTIONS",
             self.max_tcp_connections,
@@ -382,13 +428,41 @@ impl Config {
         Ok(self)
     }
 
+    /// Refuses per-second budgets outside their ranges in [`allowed`].
+    fn check_budgets_per_second(&self) -> Result<(), StartupError> {
+        check_range(
+            "MAX_MESSAGES_PER_SECOND",
+            self.max_messages_per_second,
+            &allowed::MAX_MESSAGES_PER_SECOND,
+            "messages per second",
+        )?;
+        check_range(
+            "MAX_BYTES_PER_SECOND",
+            self.max_bytes_per_second,
+            &allowed::MAX_BYTES_PER_SECOND,
+            "bytes per second",
+        )?;
+        check_range(
+            "MAX_PUBLISHED_BYTES_PER_SECOND",
+            self.max_published_bytes_per_second,
+            &allowed::MAX_PUBLISHED_BYTES_PER_SECOND,
+            "bytes per second",
+        )?;
+        Ok(())
+    }
+
     /// The settings in a few lines a person can read in the terminal at
     /// start-up, so nobody has to guess which limits are in force.
-    pub fn summary(&self) -> [String; 5] {
+    pub fn summary(&self) -> [String; 6] {
         [
             format!(
-                "limits: {} connections, {} messages per second per client, {} queued messages per client",
-                self.max_connections, self.max_messages_per_second, self.queue_capacity
+                "limits: {} connections, {} messages per second per client, {} queued messages per client; \
+                 {} bytes per second per client, {} bytes per second published in all",
+                self.max_connections,
+                self.max_messages_per_second,
+                self.queue_capacity,
+                self.max_bytes_per_second,
+                self.max_published_bytes_per_second
             ),
             format!(
                 "heartbeat: ping every {} ms, drop a client silent for {} ms after a ping; shutdown grace {} ms",
@@ -397,6 +471,7 @@ impl Config {
                 self.shutdown_grace.as_millis()
             ),
             format!("origins: {}", self.allowed_origins),
+            format!("hosts: {}", self.allowed_hosts),
             format!(
                 "HTTP: at most {} TCP connections, request headers within {} ms",
                 self.max_tcp_connections,
@@ -405,6 +480,22 @@ impl Config {
             self.delivery.summary(),
         ]
     }
+}
+
+/// `MAX_BYTES_PER_SECOND` and `MAX_PUBLISHED_BYTES_PER_SECOND`, or their
+/// defaults.
+fn byte_budgets_from_env(default: &Config) -> Result<(u32, u32), StartupError> {
+    let per_client = config_from_env(
+        "MAX_BYTES_PER_SECOND",
+        default.max_bytes_per_second,
+        "a whole number of bytes per second",
+    )?;
+    let published = config_from_env(
+        "MAX_PUBLISHED_BYTES_PER_SECOND",
+        default.max_published_bytes_per_second,
+        "a whole number of bytes per second",
+    )?;
+    Ok((per_client, published))
 }
 
 /// A duration given in milliseconds, such as `HEARTBEAT_INTERVAL_MS=25000`.
@@ -472,6 +563,91 @@ impl fmt::Display for AllowedOrigins {
     }
 }
 
+/// The host names this server answers WebSocket upgrades for: the loopback
+/// names it listens on, and those in `ALLOWED_HOSTS`.
+///
+/// Each is kept lower case, as a `Host` header names it without its port:
+/// `chat.example.com`, `192.168.1.20`, `[::1]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedHosts(Vec<String>);
+
+impl AllowedHosts {
+    /// The names of the loopback address the server listens on (see
+    /// `support::bind_from_env`), always allowed.
+    pub const LOOPBACK: [&'static str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+    /// The most names `ALLOWED_HOSTS` may list: enough for any real
+    /// deployment, and a bound on the list every upgrade is compared with.
+    pub const MAX_LISTED: usize = 64;
+
+    /// The longest host name DNS allows, in characters.
+    const MAX_NAME_CHARS: usize = 253;
+
+    /// Whether `name` (a `Host` header without its port) is one of them;
+    /// host names are case-insensitive.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name))
+    }
+}
+
+impl Default for AllowedHosts {
+    fn default() -> Self {
+        AllowedHosts(Self::LOOPBACK.map(String::from).to_vec())
+    }
+}
+
+impl FromStr for AllowedHosts {
+    type Err = String;
+
+    /// Parses `chat.example.com,192.168.1.20,[fe80::1]` and adds the
+    /// loopback names. An entry with a scheme or a port is refused: it could
+    /// never equal a `Host` header's name, and a silent mismatch is worse
+    /// than an error.
+    fn from_str(list: &str) -> Result<Self, Self::Err> {
+        let mut hosts = AllowedHosts::default();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let entry = entry.to_ascii_lowercase();
+            if !is_host_name(&entry) {
+                return Err(format!("{entry}: not a host name"));
+            }
+            if !hosts.contains(&entry) {
+                hosts.0.push(entry);
+            }
+        }
+        if hosts.0.len() > Self::LOOPBACK.len() + Self::MAX_LISTED {
+            return Err(format!("more than {} host names", Self::MAX_LISTED));
+        }
+        Ok(hosts)
+    }
+}
+
+/// Whether `name` is a DNS name or IPv4 address (letters, digits, `-`, `.`)
+/// or an IPv6 address in brackets, as a `Host` header writes them.
+fn is_host_name(name: &str) -> bool {
+    let fits = |text: &str, allowed: fn(char) -> bool| {
+        !text.is_empty() && text.len() <= AllowedHosts::MAX_NAME_CHARS && text.chars().all(allowed)
+    };
+    match name
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+    {
+        Some(ipv6) => fits(ipv6, |c| c.is_ascii_hexdigit() || c == ':' || c == '.'),
+        None => fits(name, |c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
+    }
+}
+
+impl fmt::Display for AllowedHosts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(", "))?;
+        if self.0.len() == Self::LOOPBACK.len() {
+            f.write_str(" (set ALLOWED_HOSTS to add the names browsers reach this server by)")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
@@ -510,6 +686,53 @@ mod tests {
         assert_eq!("".parse::<AllowedOrigins>(), Ok(AllowedOrigins::default()));
     }
 
+    /// `ALLOWED_HOSTS` adds its names, trimmed and lower-cased, to the
+    /// loopback names, which are always allowed.
+    #[test]
+    fn allowed_hosts_add_to_the_loopback_names() {
+        // Act
+        let hosts: AllowedHosts = " Chat.Example.com , 192.168.1.20,[FE80::1],"
+            .parse()
+            .expect("a valid list");
+
+        // Assert
+        for name in [
+            "chat.example.com",
+            "192.168.1.20",
+            "[fe80::1]",
+            "localhost",
+            "[::1]",
+        ] {
+            assert!(hosts.contains(name), "{name} in {hosts}");
+        }
+        assert!(!hosts.contains("example.com"));
+        assert_eq!("".parse::<AllowedHosts>(), Ok(AllowedHosts::default()));
+    }
+
+    /// Entries that could never equal a `Host` header's name (a scheme, a
+    /// port, a path), and lists longer than the bound, are refused.
+    #[test]
+    fn malformed_or_too_many_hosts_are_refused() {
+        // Arrange
+        let too_many = (0..=AllowedHosts::MAX_LISTED)
+            .map(|n| format!("host{n}.example"))
+            .collect::<Vec<_>>()
+            .join(",");
+
+        // Act + Assert
+        for list in [
+            "http://chat.example.com",
+            "chat.example.com:443",
+            "chat.example.com/app",
+            "[::1",
+            "[]",
+            &"a".repeat(254),
+            &too_many,
+        ] {
+            assert!(list.parse::<AllowedHosts>().is_err(), "{list:.40}");
+        }
+    }
+
     /// The start-up summary names every limit and its value.
     #[test]
     fn summary_names_every_limit() {
@@ -528,9 +751,12 @@ mod tests {
             "7 connections",
             "3 messages per second",
             "256 queued messages",
+            "65536 bytes per second per client",
+            "1048576 bytes per second published in all",
             "ping every 25000 ms",
             "silent for 20000 ms",
             "same origin only",
+            "hosts: localhost, 127.0.0.1, [::1]",
         ] {
             assert!(lines.contains(expected), "{expected:?} in {lines}");
         }
@@ -608,6 +834,41 @@ mod tests {
         ]);
     }
 
+    /// One step outside either end of the byte budgets' ranges is refused
+    /// the same way: a budget that the largest message (16 KiB, or 32 KiB
+    /// with its envelope once published) does not fit in could never let it
+    /// through.
+    #[test]
+    fn a_byte_budget_just_outside_its_range_is_refused_with_a_sentence() {
+        // Arrange
+        let per_client = "16384 to 1000000000 bytes per second";
+        let published = "32768 to 1000000000 bytes per second";
+
+        // Act + Assert
+        assert_each_refused(&[
+            (
+                default_but(|c| c.max_bytes_per_second = 16_383),
+                "MAX_BYTES_PER_SECOND=16383",
+                per_client,
+            ),
+            (
+                default_but(|c| c.max_bytes_per_second = 1_000_000_001),
+                "MAX_BYTES_PER_SECOND=1000000001",
+                per_client,
+            ),
+            (
+                default_but(|c| c.max_published_bytes_per_second = 32_767),
+                "MAX_PUBLISHED_BYTES_PER_SECOND=32767",
+                published,
+            ),
+            (
+                default_but(|c| c.max_published_bytes_per_second = 1_000_000_001),
+                "MAX_PUBLISHED_BYTES_PER_SECOND=1000000001",
+                published,
+            ),
+        ]);
+    }
+
     /// One step outside every duration's range is refused the same way:
     /// 0 ms for a heartbeat (the shutdown grace may be 0), and a day and a
     /// millisecond for any of them.
@@ -657,6 +918,8 @@ mod tests {
             max_connections: 1,
             max_tcp_connections: 1,
             max_messages_per_second: 1,
+            max_bytes_per_second: 16_384,
+            max_published_bytes_per_second: 32_768,
             queue_capacity: 1,
             heartbeat_interval: Duration::from_millis(1),
             heartbeat_timeout: Duration::from_millis(1),
@@ -667,6 +930,8 @@ mod tests {
             max_connections: Semaphore::MAX_PERMITS,
             max_tcp_connections: Semaphore::MAX_PERMITS,
             max_messages_per_second: 1_000_000,
+            max_bytes_per_second: 1_000_000_000,
+            max_published_bytes_per_second: 1_000_000_000,
             queue_capacity: 1_000_000,
             heartbeat_interval: a_day,
             heartbeat_timeout: a_day,

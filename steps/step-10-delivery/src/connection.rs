@@ -15,14 +15,19 @@
 //! store, the session and what was replayed), one branch (a newer
 //! connection taking the session over), and changes three arms of
 //! [`Connection::on_event`]: a `join` replays what the client missed, and a
-//! `message` or `private` is stored before anyone hears of it. Read
+//! `message` or `private` is stored before anyone hears of it — if it fits
+//! in the chat's budget of published bytes, checked before it is stored.
+//! Step 08's defences stay where they were: the client's budgets in
+//! [`Connection::on_frame`] (every frame counts, and a flood is
+//! disconnected), and a close frame with the right code for frames that
+//! break the WebSocket rules ([`Connection::on_read_error`]). Read
 //! `notes/10-delivery.md` beside this file.
 
 use std::{
     fmt,
     ops::ControlFlow,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, LazyLock},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -40,7 +45,7 @@ use tokio::{
         },
         oneshot,
     },
-    time::{Sleep, sleep_until, timeout, timeout_at},
+    time::{Sleep, sleep, sleep_until, timeout, timeout_at},
 };
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::WaitForCancellationFutureOwned;
@@ -54,7 +59,8 @@ use crate::{
     inbox::Inbox,
     names::{Nickname, RoomName},
     protocol::{self, Ack, AckReply, ClientEvent, ProtocolError, ServerEvent},
-    rate_limit::{TokenBucket, Verdict},
+    quiet_log::LogThrottle,
+    rate_limit::{ClientBudget, Decision, Over, SharedBudget, TokenBucket, Verdict},
     rooms::{JoinRefused, Membership, PrivateRefused, RoomFrame, Rooms, Seat},
     sessions::Sessions,
     store::{Delivery, Found, NewMessage, Query, Store, StoredMessage},
@@ -66,6 +72,19 @@ use crate::{
 /// A cap, so that a connection with a long queue still gives its heartbeat,
 /// its client's frames and the other tasks on this thread a turn.
 pub const BATCH_LIMIT: usize = 64;
+
+/// How long a connection stays open, reading nothing, after a close frame
+/// it does not wait to have answered (see [`Connection::hang_up_with`]).
+///
+/// Long enough for the kernel to send the frame (microseconds on loopback,
+/// a round trip across the internet); short enough that a flood ended this
+/// way holds its connection slot only briefly.
+const LINGER: Duration = Duration::from_millis(100);
+
+/// The "sending too fast" line, at most once a second for all connections
+/// together: one client just over its budget crosses it again with every
+/// token that comes back, and thousands of clients can do it at once.
+static TOO_FAST_LOG: LazyLock<LogThrottle> = LazyLock::new(LogThrottle::default);
 
 /// How many `typing` notices a client may send per second (and in one
 /// burst). A client that types faster is quietly thinned: notices are
@@ -101,7 +120,7 @@ pub enum Ending {
     /// The client sent a close frame: the polite goodbye of a closed tab.
     ClientClosed,
     /// The TCP connection ended without a close frame (a killed browser, a
-    /// lost network) or broke the WebSocket rules.
+    /// lost network).
     NoCloseFrame,
     /// A write to the client failed.
     LostWhileSending,
@@ -120,6 +139,11 @@ pub enum Ending {
     TookNothing { within: Duration },
     /// A newer connection took this one's session back (4001).
     TakenOver,
+    /// The client sent a frame that breaks the WebSocket rules (1002, or
+    /// 1007 for text that is not UTF-8).
+    BrokeProtocol(Violation),
+    /// The client kept sending far past `MAX_MESSAGES_PER_SECOND` (1008).
+    Flooding { per_second: u32 },
 }
 
 impl fmt::Display for Ending {
@@ -142,7 +166,86 @@ impl fmt::Display for Ending {
                 "too slow: took nothing we sent for {} ms",
                 within.as_millis()
             ),
+            Ending::BrokeProtocol(violation) => {
+                write!(f, "broke the WebSocket protocol: {violation}")
+            }
+            Ending::Flooding { per_second } => {
+                write!(f, "sent far more than {per_second} messages per second")
+            }
         }
+    }
+}
+
+/// Which WebSocket rule (RFC 6455) a client's frame broke. tungstenite finds
+/// it and reports an error; this names it in our words, for the log and for
+/// the close frame's reason, and picks the close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// A text frame (or a close frame's reason) that is not UTF-8 (1007).
+    NotUtf8,
+    /// A frame without a mask: every client frame must be masked (5.1).
+    Unmasked,
+    /// One of the three reserved bits set, with no extension that uses it.
+    ReservedBits,
+    /// An opcode RFC 6455 does not define (3 to 7, 11 to 15).
+    UnknownOpcode,
+    /// A close frame whose payload is one byte: a code takes two.
+    BadCloseFrame,
+    /// A ping, pong or close split into fragments.
+    FragmentedControlFrame,
+    /// A ping, pong or close with more than 125 bytes.
+    ControlFrameTooBig,
+    /// A continuation frame with no message to continue.
+    StrayContinuation,
+    /// A new message while the last one still waits for its fragments.
+    UnfinishedMessage,
+    /// Any other rule.
+    Other,
+}
+
+impl Violation {
+    /// The rule behind one of tungstenite's protocol errors.
+    fn of(rule: &tungstenite::error::ProtocolError) -> Violation {
+        use tungstenite::error::ProtocolError as Rule;
+        match rule {
+            Rule::UnmaskedFrameFromClient => Violation::Unmasked,
+            Rule::NonZeroReservedBits => Violation::ReservedBits,
+            Rule::UnknownControlFrameType(_)
+            | Rule::UnknownDataFrameType(_)
+            | Rule::InvalidOpcode(_) => Violation::UnknownOpcode,
+            Rule::InvalidCloseSequence => Violation::BadCloseFrame,
+            Rule::FragmentedControlFrame => Violation::FragmentedControlFrame,
+            Rule::ControlFrameTooBig => Violation::ControlFrameTooBig,
+            Rule::UnexpectedContinueFrame => Violation::StrayContinuation,
+            Rule::ExpectedFragment(_) => Violation::UnfinishedMessage,
+            _ => Violation::Other,
+        }
+    }
+
+    /// The close code RFC 6455 (7.4.1) gives: 1007 for data that is not
+    /// what its type says (text that is not UTF-8), 1002 for the rest.
+    fn close_code(self) -> u16 {
+        match self {
+            Violation::NotUtf8 => close_code::INVALID,
+            _ => close_code::PROTOCOL,
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Violation::NotUtf8 => "sent text that is not UTF-8",
+            Violation::Unmasked => "sent an unmasked frame",
+            Violation::ReservedBits => "sent a frame with reserved bits set",
+            Violation::UnknownOpcode => "sent a frame with an unknown opcode",
+            Violation::BadCloseFrame => "sent a bad close frame",
+            Violation::FragmentedControlFrame => "sent a fragmented control frame",
+            Violation::ControlFrameTooBig => "sent a control frame over 125 bytes",
+            Violation::StrayContinuation => "sent a fragment of a message it never started",
+            Violation::UnfinishedMessage => "sent a new message before finishing the last one",
+            Violation::Other => "sent a frame against the WebSocket rules",
+        })
     }
 }
 
@@ -155,7 +258,10 @@ type Feed = broadcast::Receiver<RoomFrame>;
 
 /// One client's connection and everything that belongs to it.
 pub struct Connection {
-    /// The upgraded socket: frames from the client in, events out.
+    /// The upgraded socket: frames from the client in, events out. Its
+    /// read and write buffers keep the size of the largest message they
+    /// ever held (at most one message's worth each: see "Memory after a
+    /// large message" in `notes/08-production.md`).
     socket: WebSocket,
     /// This connection's id, sent in `connect` and written in every log line.
     id: ConnectionId,
@@ -198,8 +304,12 @@ pub struct Connection {
     /// Fires at [`Heartbeat::deadline`]; one timer for the whole connection,
     /// moved with `reset` rather than made anew.
     heartbeat_timer: Pin<Box<Sleep>>,
-    /// `MAX_MESSAGES_PER_SECOND` for this client.
-    rate_limit: TokenBucket,
+    /// `MAX_MESSAGES_PER_SECOND` and `MAX_BYTES_PER_SECOND` for this
+    /// client, and how far past them it has gone.
+    budget: ClientBudget,
+    /// `MAX_PUBLISHED_BYTES_PER_SECOND`: the chat's budget, shared by every
+    /// connection.
+    published: SharedBudget,
     /// [`TYPING_PER_SECOND`] for this client.
     typing_limit: TokenBucket,
     /// Set when the client has sent its close frame. From then on the only
@@ -232,7 +342,12 @@ impl Connection {
             shutdown: Box::pin(state.shutdown.clone().cancelled_owned()),
             heartbeat_timer: Box::pin(sleep_until(heartbeat.deadline().into())),
             heartbeat,
-            rate_limit: TokenBucket::new(config.max_messages_per_second, now),
+            budget: ClientBudget::new(
+                config.max_messages_per_second,
+                config.max_bytes_per_second,
+                now,
+            ),
+            published: state.published.clone(),
             typing_limit: TokenBucket::new(TYPING_PER_SECOND, now),
             config,
             closing: false,
@@ -417,19 +532,73 @@ impl Connection {
         if self.heartbeat.heard_from_client(Instant::now()) {
             self.reset_heartbeat_timer();
         }
-        match received {
-            Ok(Message::Text(text)) => self.on_text(text).await,
-            Ok(Message::Binary(_)) => self.send_or_end(ProtocolError::BinaryFrame.into()).await,
+        let message = match received {
+            Ok(message) => message,
+            Err(error) => return self.on_read_error(error).await,
+        };
+        // Every frame counts against the client's budget, binary frames and
+        // pings too: each one costs the server a reply.
+        if let Some(next) = self.spend_budget(&message).await {
+            return next;
+        }
+        match message {
+            Message::Text(text) => self.on_text(text).await,
+            Message::Binary(_) => self.send_or_end(ProtocolError::BinaryFrame.into()).await,
             // Pings are answered with pongs by the WebSocket library itself; a
             // pong has done its job by arriving (see `heard_from_client`).
-            Ok(Message::Ping(_) | Message::Pong(_)) => ControlFlow::Continue(()),
+            Message::Ping(_) | Message::Pong(_) => ControlFlow::Continue(()),
             // The client said goodbye. We keep reading: the library sends our
             // closing reply on the next read, and then `recv` returns `None`.
-            Ok(Message::Close(_)) => {
+            Message::Close(_) => {
                 self.closing = true;
                 ControlFlow::Continue(())
             }
-            Err(error) if is_message_too_big(&error) => {
+        }
+    }
+
+    /// Counts `message` against the client's budgets. `None`: handle it.
+    /// `Some`: it was dropped (and the client told, once per burst), or the
+    /// client is flooding and the connection ends.
+    async fn spend_budget(&mut self, message: &Message) -> Option<Next> {
+        let bytes = match message {
+            Message::Text(text) => text.len(),
+            Message::Binary(data) | Message::Ping(data) | Message::Pong(data) => data.len(),
+            // A close frame ends the connection: there is nothing to limit.
+            Message::Close(_) => return None,
+        };
+        match self.budget.check(bytes, Instant::now()) {
+            Decision::Handle => None,
+            // Told once per burst already: drop it in silence, or a flood of
+            // frames would make the server flood back with errors.
+            Decision::Drop { tell: None } => Some(ControlFlow::Continue(())),
+            Decision::Drop { tell: Some(over) } => {
+                if let Some(left_out) = TOO_FAST_LOG.allow() {
+                    let more = LogThrottle::and_more(left_out);
+                    warn!(
+                        "{} is sending too fast; dropping its excess messages{more}",
+                        self.id
+                    );
+                }
+                // Said on the frame's ack, if it asked for one. Only this
+                // first dropped frame of a burst is answered at all.
+                let ack = match message {
+                    Message::Text(text) => {
+                        protocol::parse_client_frame(text).map_or_else(|r| r.ack, |f| f.ack)
+                    }
+                    _ => None,
+                };
+                Some(self.answer(ack, Err(slow_down(over))).await)
+            }
+            Decision::Flood => Some(ControlFlow::Break(self.flooding().await)),
+        }
+    }
+
+    /// Reading failed: the client sent more than [`MAX_MESSAGE_BYTES`],
+    /// broke the WebSocket rules, or the connection is gone. The library
+    /// reads no further after any of them.
+    async fn on_read_error(&mut self, error: Error) -> Next {
+        match read_failure(&error) {
+            ReadFailure::TooBig => {
                 // We cannot read past the rest of the oversized message (that
                 // would mean buffering it), so we say why and hang up.
                 let id = &self.id;
@@ -437,43 +606,29 @@ impl Connection {
                 self.refuse_message_too_big().await;
                 ControlFlow::Break(Ending::MessageTooBig)
             }
+            // The library can still write after it refused a frame, so the
+            // client is told which rule it broke instead of being cut off.
+            ReadFailure::Broke(violation) => {
+                let ending = Ending::BrokeProtocol(violation);
+                warn!("disconnecting {}: {ending}", self.id);
+                debug!("{}'s frame: {error}", self.id);
+                self.hang_up_with(violation.close_code(), &ending.to_string())
+                    .await;
+                ControlFlow::Break(ending)
+            }
             // A TCP connection that vanished (browser killed, laptop lid
-            // closed, network gone) ends here, not with a close frame; so does
-            // a frame that breaks the WebSocket rules. Either way the library
-            // can read no further.
-            Err(error) => {
+            // closed, network gone) ends here, not with a close frame.
+            ReadFailure::Lost => {
                 debug!("connection {} ended: {error}", self.id);
                 ControlFlow::Break(self.ended())
             }
         }
     }
 
-    /// A text frame: within the rate limit, one event in the JSON envelope,
-    /// or an `error` event back saying what was wrong with it. One bad frame
-    /// does not end the connection.
+    /// A text frame within the budget: one event in the JSON envelope, or
+    /// the sentence that says what was wrong with it, on its ack or as an
+    /// `error` event. One bad frame does not end the connection.
     async fn on_text(&mut self, text: Utf8Bytes) -> Next {
-        match self.rate_limit.check(Instant::now()) {
-            Verdict::Allow => {}
-            Verdict::Drop {
-                first_of_burst: true,
-            } => {
-                warn!(
-                    "{} is sending too fast; dropping its excess messages",
-                    self.id
-                );
-                // Said on the frame's ack, if it asked for one. Only this
-                // first dropped frame of a burst is answered at all.
-                let ack = protocol::parse_client_frame(&text).map_or_else(|r| r.ack, |f| f.ack);
-                let refusal = slow_down(self.config.max_messages_per_second);
-                return self.answer(ack, Err(refusal)).await;
-            }
-            // Told once per burst already: drop it in silence, or a flood of
-            // messages would make the server flood back with errors (a
-            // client waiting on its ack times out).
-            Verdict::Drop {
-                first_of_burst: false,
-            } => return ControlFlow::Continue(()),
-        }
         match protocol::parse_client_frame(&text) {
             Ok(frame) => {
                 let answer = self.on_event(frame.event).await;
@@ -639,7 +794,8 @@ impl Connection {
     /// only, and not back to its writer, who has the answer instead. Stored
     /// first: the room hears it only once it is on disk, and a retry of it
     /// (same `client_offset`) is answered with the original, not sent
-    /// again.
+    /// again. Before that, it must fit in the chat's budget (see
+    /// [`Connection::spend_published`]).
     async fn on_message(&mut self, text: String, client_offset: Option<String>) -> Answer {
         let member = self.member.as_mut().ok_or("join a room first")?;
         if member.is_typing {
@@ -659,6 +815,7 @@ impl Connection {
             client_offset,
             at: now_ms(),
         };
+        self.spend_published(&message)?;
         // `from` is the server's record of the writer: a client cannot
         // write another name. The JSON is written once, for everyone.
         let deliver: Delivery = Box::new(move |stored| {
@@ -689,7 +846,8 @@ impl Connection {
     }
 
     /// `private`: a message for one person, in whatever room they are;
-    /// stored first, like a room message, so it survives their absence.
+    /// within the chat's budget and stored first, like a room message, so it
+    /// survives their absence.
     async fn on_private(
         &mut self,
         to: &str,
@@ -720,6 +878,7 @@ impl Connection {
             client_offset,
             at: now_ms(),
         };
+        self.spend_published(&message)?;
         let (inbox, seat) = (recipient.inbox, self.seat);
         let deliver: Delivery = Box::new(move |stored| {
             let frame = private_event(stored).to_json().into();
@@ -737,6 +896,41 @@ impl Connection {
             .await
             .map_err(not_stored)?;
         Ok(json!({ "id": saved.id.to_string(), "at": saved.at }))
+    }
+
+    /// The client kept sending far past its frame budget (see
+    /// [`ClientBudget`]): disconnect it with 1008 and a reason. We do not
+    /// wait for its closing reply: it is still sending, and reading its
+    /// flood until the reply comes would be the work the limit saves.
+    async fn flooding(&mut self) -> Ending {
+        let ending = Ending::Flooding {
+            per_second: self.config.max_messages_per_second,
+        };
+        warn!("disconnecting {}: {ending}", self.id);
+        self.hang_up_with(close_code::POLICY, &ending.to_string())
+            .await;
+        ending
+    }
+
+    /// Takes `message`'s frame from the chat's budget of published bytes
+    /// (`MAX_PUBLISHED_BYTES_PER_SECOND`, shared by every connection), or
+    /// refuses it: the chat is busy.
+    ///
+    /// Checked *before* the message is stored, since the database thread
+    /// delivers whatever it commits: a refused message is neither stored
+    /// nor sent, and its ack says so. Every refusal is answered, unlike the
+    /// rate limit's: the message was within its sender's own budget, so the
+    /// answers are no more than that client's acks, and a client that
+    /// retries (the page does) needs an answer to each one.
+    fn spend_published(&self, message: &NewMessage) -> Result<(), String> {
+        if self.published.spend(frame_bytes(message), Instant::now()) {
+            return Ok(());
+        }
+        Err(format!(
+            "the chat is busy: at most {} bytes per second from everyone together; \
+             your message was not stored, so nobody got it; send it again in a moment",
+            self.config.max_published_bytes_per_second
+        ))
     }
 
     /// Answers a frame: on its `ack` when it had one (data, or the refusal),
@@ -931,12 +1125,27 @@ impl Connection {
     /// The WebSocket library only reports the error to us; without this, the
     /// client would see its connection cut with no reason given.
     async fn refuse_message_too_big(&mut self) {
+        let reason = format!("message too big: the limit is {MAX_MESSAGE_BYTES} bytes");
+        self.hang_up_with(close_code::SIZE, &reason).await;
+    }
+
+    /// Sends a close frame with `code` and `reason`, and ends the connection
+    /// without reading any more: not the client's reply, nor whatever else
+    /// it is still sending.
+    async fn hang_up_with(&mut self, code: u16, reason: &str) {
         let close = CloseFrame {
-            code: close_code::SIZE,
-            reason: format!("message too big: the limit is {MAX_MESSAGE_BYTES} bytes").into(),
+            code,
+            reason: reason.into(),
         };
         // If the client is already gone there is nobody left to tell.
-        let _ = self.send_within(Message::Close(Some(close))).await;
+        if self.send_within(Message::Close(Some(close))).await.is_ok() {
+            // Dropping a socket whose client sent data we never read makes
+            // the kernel reset the connection at once and throw away what it
+            // has not put on the wire yet — this close frame among it, so the
+            // client would never learn why. A pause, without reading, lets
+            // the frame go out first.
+            sleep(LINGER).await;
+        }
     }
 }
 
@@ -1027,6 +1236,25 @@ fn private_event(stored: &StoredMessage) -> ServerEvent {
     }
 }
 
+/// How many bytes `message` goes out as: the frame its receivers get, with
+/// the longest id there is (its real id is known only once it is stored),
+/// so never less than the real frame.
+fn frame_bytes(message: &NewMessage) -> usize {
+    let stored = StoredMessage {
+        id: i64::MAX,
+        room: message.room.clone(),
+        from: message.from.clone(),
+        to: message.to.as_ref().map(|(nickname, _key)| nickname.clone()),
+        text: message.text.clone(),
+        at: message.at,
+    };
+    let event = match stored.room {
+        Some(_) => message_event(&stored),
+        None => private_event(&stored),
+    };
+    event.to_json().len()
+}
+
 /// The refusal of a message the database could not store: nothing was
 /// sent, and the client may try again.
 fn not_stored(error: crate::store::StoreError) -> String {
@@ -1053,23 +1281,44 @@ fn now_ms() -> u64 {
         })
 }
 
-/// What a client over its message rate is told.
-fn slow_down(per_second: u32) -> String {
+/// What a client over one of its budgets is told.
+fn slow_down(over: Over) -> String {
+    let (limit, unit) = match over {
+        Over::Frames { per_second } => (per_second, "messages"),
+        Over::Bytes { per_second } => (per_second, "bytes"),
+    };
     format!(
-        "slow down: at most {per_second} messages per second; \
+        "slow down: at most {limit} {unit} per second; \
          the messages beyond that were dropped"
     )
 }
 
-/// Whether reading failed because the client sent more than
-/// [`MAX_MESSAGE_BYTES`].
-///
-/// axum wraps the WebSocket library's error; we look inside for
-/// tungstenite's own "capacity" error, the one its size limits raise.
-fn is_message_too_big(error: &Error) -> bool {
-    std::error::Error::source(error)
-        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
+/// What a failed read means.
+enum ReadFailure {
+    /// The client sent more than [`MAX_MESSAGE_BYTES`] in one message.
+    TooBig,
+    /// The client broke a WebSocket rule.
+    Broke(Violation),
+    /// The connection is gone (reset, or ended without a close frame).
+    Lost,
+}
+
+/// Sorts a read error. axum wraps the WebSocket library's error; we look
+/// inside for tungstenite's own: its "capacity" error (the size limits), a
+/// protocol error or a UTF-8 error (the client broke a rule), or anything
+/// else (the connection is gone).
+fn read_failure(error: &Error) -> ReadFailure {
+    use tungstenite::error::ProtocolError as Rule;
+    let source = std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>());
+    match source {
+        Some(tungstenite::Error::Capacity(_)) => ReadFailure::TooBig,
+        Some(tungstenite::Error::Utf8(_)) => ReadFailure::Broke(Violation::NotUtf8),
+        // The TCP connection ended without a close frame: lost, not rude.
+        Some(tungstenite::Error::Protocol(Rule::ResetWithoutClosingHandshake)) => ReadFailure::Lost,
+        Some(tungstenite::Error::Protocol(rule)) => ReadFailure::Broke(Violation::of(rule)),
+        _ => ReadFailure::Lost,
+    }
 }
 
 #[cfg(test)]
@@ -1111,6 +1360,14 @@ mod tests {
             (
                 Ending::TookNothing { within: second },
                 "too slow: took nothing we sent for 1000 ms",
+            ),
+            (
+                Ending::BrokeProtocol(Violation::NotUtf8),
+                "broke the WebSocket protocol: sent text that is not UTF-8",
+            ),
+            (
+                Ending::Flooding { per_second: 20 },
+                "sent far more than 20 messages per second",
             ),
         ];
         for (ending, words) in cases {

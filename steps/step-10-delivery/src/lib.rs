@@ -11,7 +11,8 @@
 //!
 //! # Layout
 //! - `lib.rs` (this file): the router, the shared state, the admission of a
-//!   connection (origin, connection limit), its start and end, and `serve`.
+//!   connection (handshake, origin, connection limit), its start and end,
+//!   and `serve`.
 //! - [`connection`]: the life of one connection (one task, one `select!`
 //!   loop: shutdown, heartbeat, chat feed, client frames).
 //! - [`server`]: the HTTP server under the app: a limit on TCP connections,
@@ -19,6 +20,10 @@
 //! - [`config`]: every limit, read from the environment, printed at start-up.
 //! - [`open_files`]: fitting the limits into the open-file limit at start-up.
 //! - [`origin`]: which pages may open a WebSocket here (403 otherwise).
+//! - [`handshake`]: the checks of the upgrade request axum leaves out (a
+//!   key that is 16 bytes of base64; 426 for another version).
+//! - [`static_files`]: the page's files: regular files only, no links out,
+//!   and a bad request is a 4xx, never a 500.
 //! - [`heartbeat`]: when to ping, and when a silent client is gone.
 //! - [`rate_limit`]: the token bucket behind `MAX_MESSAGES_PER_SECOND`.
 //! - [`rooms`]: who is where: rooms, nicknames, and each member's inbox.
@@ -33,6 +38,7 @@
 
 pub mod config;
 pub mod connection;
+pub mod handshake;
 pub mod heartbeat;
 pub mod ids;
 pub mod inbox;
@@ -45,6 +51,7 @@ pub mod rate_limit;
 pub mod rooms;
 pub mod server;
 pub mod sessions;
+pub mod static_files;
 pub mod store;
 
 use std::{
@@ -52,13 +59,14 @@ use std::{
     io,
     path::{Path, PathBuf},
     sync::Arc,
+    time::Instant,
 };
 
 use axum::{
     Router,
     extract::{
         State,
-        ws::{WebSocket, WebSocketUpgrade},
+        ws::{WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
     },
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
@@ -74,14 +82,23 @@ use tokio_util::{
     task::{TaskTracker, task_tracker::TaskTrackerToken},
 };
 use tower_http::{
-    services::{ServeDir, ServeFile},
-    trace::TraceLayer,
+    services::ServeFile,
+    trace::{DefaultOnFailure, TraceLayer},
 };
-use tracing::{info, warn};
+use tracing::{Level, info, warn};
 
 use crate::{
-    config::Config, connection::Connection, ids::ConnectionId, origin::check_origin, rooms::Rooms,
-    sessions::Sessions, store::Store,
+    config::Config,
+    connection::Connection,
+    handshake::check_handshake,
+    ids::ConnectionId,
+    origin::{OriginRefused, check_origin},
+    quiet_log::LogThrottle,
+    rate_limit::SharedBudget,
+    rooms::Rooms,
+    sessions::Sessions,
+    static_files::StaticFiles,
+    store::Store,
 };
 
 /// The largest message a client may send: 16 KiB.
@@ -138,6 +155,9 @@ pub struct AppState {
     pub sessions: Sessions,
     /// The limits this server runs with.
     pub config: Arc<Config>,
+    /// The chat's budget of published bytes (`MAX_PUBLISHED_BYTES_PER_SECOND`),
+    /// spent by every connection before its message is stored.
+    published: SharedBudget,
     /// One permit per allowed connection (`MAX_CONNECTIONS`). A connection
     /// takes a permit *before* the upgrade and holds it until it ends, so
     /// the count is exact: no race between "check the count" and "upgrade"
@@ -150,6 +170,16 @@ pub struct AppState {
     /// said goodbye. (axum's graceful shutdown waits for HTTP requests, but
     /// an upgraded WebSocket is no longer a request it knows about.)
     connections: TaskTracker,
+    /// The refusals' log lines, at most one a second of each kind: a client
+    /// can be refused thousands of times a second.
+    refusals: Arc<RefusalLog>,
+}
+
+/// One [`LogThrottle`] per kind of refused upgrade.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    origin: LogThrottle,
+    full: LogThrottle,
 }
 
 impl AppState {
@@ -160,9 +190,11 @@ impl AppState {
             rooms: Rooms::new(config.queue_capacity),
             store,
             sessions: Sessions::new(config.delivery.recovery),
+            published: SharedBudget::new(config.max_published_bytes_per_second, Instant::now()),
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
+            refusals: Arc::default(),
             config: Arc::new(config),
         }
     }
@@ -263,11 +295,18 @@ pub fn client_script() -> PathBuf {
 /// The whole application: the WebSocket at `/ws`, the client script at
 /// `/socket.js`, and every other path a file of the page in `folder`.
 pub fn app(folder: impl AsRef<Path>, state: AppState) -> Router {
+    let files = StaticFiles::new(folder);
     Router::new()
         .route("/ws", get(upgrade_to_websocket))
         .route_service("/socket.js", ServeFile::new(client_script()))
-        .fallback_service(ServeDir::new(folder))
-        .layer(TraceLayer::new_for_http())
+        .fallback(move |request| files.clone().respond(request))
+        // `TraceLayer` logs every request at debug level, and by default
+        // every 5xx answer again as an ERROR line. Each 5xx here is already
+        // logged where it is made, with its reason and at most once a second
+        // (a 503 at the connection limit, an unreadable file), so its second
+        // line stays at debug: a flood of refusals must not be a flood of
+        // ERROR lines.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
 }
 
@@ -285,49 +324,24 @@ pub async fn serve(
     server::serve(listener, app(folder, state.clone()), &state, stop).await
 }
 
-/// `GET /ws`: checks the origin and the connection limit, then answers "101
-/// Switching Protocols"; from then on the same TCP connection carries
-/// WebSocket frames, handled by [`handle_connection`].
+/// `GET /ws`: checks the handshake, the origin and the connection limit,
+/// then answers "101 Switching Protocols"; from then on the same TCP
+/// connection carries WebSocket frames, handled by [`handle_connection`].
 ///
 /// Everything that can refuse a client happens here, *before* the upgrade,
 /// so the refusal is a plain HTTP status with a sentence a person can read.
 async fn upgrade_to_websocket(
     State(state): State<AppState>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if let Err(refused) = check_origin(&headers, &state.config.allowed_origins) {
-        warn!(
-            "refusing a WebSocket from origin {}: not allowed",
-            refused.origin
-        );
-        return refused.into_response();
-    }
-    let Ok(slot) = state.connection_slots.clone().try_acquire_owned() else {
-        let max = state.config.max_connections;
-        warn!("refusing a WebSocket: already {max} connections (MAX_CONNECTIONS)");
-        let body = format!(
-            "503 Service Unavailable: this server already has its maximum of {max} \
-             connections; try again later.\n"
-        );
-        return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    let upgrade = match check_handshake(&headers, upgrade) {
+        Ok(upgrade) => upgrade,
+        Err(refused) => return refused.into_response(),
     };
-    // The id is made before the upgrade so that, if it cannot be made, the
-    // browser gets a plain HTTP error instead of a socket that says nothing.
-    let id = match ConnectionId::new() {
-        Ok(id) => id,
-        Err(error) => {
-            warn!("refusing a connection: no random bytes for its id ({error})");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cannot make a connection id",
-            )
-                .into_response();
-        }
-    };
-    let admission = Admission {
-        _slot: slot,
-        _tracked: state.connections.token(),
+    let (id, admission) = match admit(&state, &headers) {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused.into_response(),
     };
     upgrade
         // Both limits: the frame limit refuses one huge frame as soon as its
@@ -340,6 +354,74 @@ async fn upgrade_to_websocket(
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| handle_connection(socket, id, state, admission))
+}
+
+/// Why [`admit`] refused a connection; each is answered with a status and
+/// a sentence a person can read.
+enum Refused {
+    /// Its page's origin may not connect: 403.
+    Origin(OriginRefused),
+    /// Already `MAX_CONNECTIONS` (the number): 503.
+    Full(usize),
+    /// No random bytes for its id: 503.
+    NoId,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Origin(refused) => refused.into_response(),
+            Refused::Full(max) => {
+                let body = format!(
+                    "503 Service Unavailable: this server already has its maximum of {max} \
+                     connections; try again later.\n"
+                );
+                (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+            }
+            Refused::NoId => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot make a connection id",
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// Admits a connection, or says why not: its page's origin, a place under
+/// `MAX_CONNECTIONS`, and an id. A refusal is logged at most once a second
+/// (with a count of the others), since a client can be refused as often as
+/// it likes.
+fn admit(state: &AppState, headers: &HeaderMap) -> Result<(ConnectionId, Admission), Refused> {
+    let config = &state.config;
+    if let Err(refused) = check_origin(headers, &config.allowed_origins, &config.allowed_hosts) {
+        if let Some(left_out) = state.refusals.origin.allow() {
+            warn!(
+                "refusing a WebSocket from origin {}: not allowed{}",
+                refused.origin,
+                LogThrottle::and_more(left_out)
+            );
+        }
+        return Err(Refused::Origin(refused));
+    }
+    let Ok(slot) = state.connection_slots.clone().try_acquire_owned() else {
+        let max = config.max_connections;
+        if let Some(left_out) = state.refusals.full.allow() {
+            let more = LogThrottle::and_more(left_out);
+            warn!("refusing a WebSocket: already {max} connections (MAX_CONNECTIONS){more}");
+        }
+        return Err(Refused::Full(max));
+    };
+    // The id is made before the upgrade so that, if it cannot be made, the
+    // browser gets a plain HTTP error instead of a socket that says nothing.
+    let id = ConnectionId::new().map_err(|error| {
+        warn!("refusing a connection: no random bytes for its id ({error})");
+        Refused::NoId
+    })?;
+    let admission = Admission {
+        _slot: slot,
+        _tracked: state.connections.token(),
+    };
+    Ok((id, admission))
 }
 
 /// The life of one connection: the Node lesson's `io.on("connection", ...)`

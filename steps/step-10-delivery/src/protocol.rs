@@ -24,7 +24,7 @@
 //! See `notes/04-connect-logging.md` for the envelope and
 //! `notes/09-chat-room.md` for the events of the chat room.
 
-use std::fmt;
+use std::{fmt, ops::RangeInclusive};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -54,7 +54,7 @@ pub enum ClientEvent {
     /// `{"event":"message","data":"<text>"}`: say `text` to the room. Or
     /// `{"text": "<text>", "client_offset": "<its own id>"}`, so that a
     /// retry of the same message is recognised and delivered once. The text
-    /// is never empty and never only whitespace.
+    /// always has something visible in it (see [`has_something_visible`]).
     Message {
         text: String,
         client_offset: Option<String>,
@@ -489,8 +489,9 @@ fn parse_private(data: Value) -> Result<ClientEvent, ProtocolError> {
 /// Text worth showing in a chat, for `event`.
 ///
 /// Empty or blank text would show up as an empty line, so it is refused
-/// like any other wrong data. The text is otherwise kept as it was typed,
-/// spaces included.
+/// like any other wrong data — and so is text that only looks blank, made
+/// of zero-width or filler characters (see [`has_something_visible`]). The
+/// text is otherwise kept as it was typed, spaces included.
 fn parse_text(event: &'static str, data: Value) -> Result<String, ProtocolError> {
     let wrong = |found| ProtocolError::WrongData {
         event,
@@ -500,10 +501,66 @@ fn parse_text(event: &'static str, data: Value) -> Result<String, ProtocolError>
     match data {
         Value::String(text) if text.is_empty() => Err(wrong("an empty string")),
         Value::String(text) if text.trim().is_empty() => Err(wrong("only whitespace")),
+        Value::String(text) if !has_something_visible(&text) => Err(wrong("nothing visible")),
         Value::String(text) => Ok(text),
         other => Err(wrong(json_kind(&other))),
     }
 }
+
+/// Whether `text` has at least one character that shows: one that is not
+/// [`is_invisible`].
+pub fn has_something_visible(text: &str) -> bool {
+    text.chars().any(|c| !is_invisible(c))
+}
+
+/// Whether `c` shows nothing by itself: whitespace, a control character
+/// (Unicode category Cc, U+0000 included), or one of [`INVISIBLE`].
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || INVISIBLE.iter().any(|range| range.contains(&c))
+}
+
+/// Characters that draw nothing, though they are neither whitespace nor
+/// control characters: every format character (Unicode category Cf:
+/// zero-width spaces and joiners, direction marks, the byte-order mark, tag
+/// characters), the rest of Unicode's Default_Ignorable_Code_Point list
+/// (variation selectors, the Hangul fillers), and the Braille blank, which is
+/// a "pattern" with no dots. A message made only of these looks empty in
+/// everyone's chat.
+///
+/// An explicit list rather than a crate: it is short, it changes only when
+/// Unicode adds such characters (this is Unicode 16), and a reader can see
+/// exactly what is refused. (A few Cf characters, such as the Arabic number
+/// signs U+0600..U+0605, do draw a mark, but only as part of the digits that
+/// follow them; alone they say nothing either.)
+pub const INVISIBLE: &[RangeInclusive<char>] = &[
+    '\u{00AD}'..='\u{00AD}',   // soft hyphen
+    '\u{034F}'..='\u{034F}',   // combining grapheme joiner
+    '\u{0600}'..='\u{0605}',   // Arabic number signs
+    '\u{061C}'..='\u{061C}',   // Arabic letter mark
+    '\u{06DD}'..='\u{06DD}',   // Arabic end of ayah
+    '\u{070F}'..='\u{070F}',   // Syriac abbreviation mark
+    '\u{0890}'..='\u{0891}',   // Arabic pound and piastre marks above
+    '\u{08E2}'..='\u{08E2}',   // Arabic disputed end of ayah
+    '\u{115F}'..='\u{1160}',   // Hangul choseong and jungseong fillers
+    '\u{17B4}'..='\u{17B5}',   // Khmer inherent vowels
+    '\u{180B}'..='\u{180F}',   // Mongolian variation selectors and vowel separator
+    '\u{200B}'..='\u{200F}',   // zero-width space, non-joiner, joiner; direction marks
+    '\u{202A}'..='\u{202E}',   // direction embeddings and overrides
+    '\u{2060}'..='\u{206F}',   // word joiner, invisible operators, direction isolates
+    '\u{2800}'..='\u{2800}',   // Braille pattern blank
+    '\u{3164}'..='\u{3164}',   // Hangul filler
+    '\u{FE00}'..='\u{FE0F}',   // variation selectors
+    '\u{FEFF}'..='\u{FEFF}',   // zero-width no-break space (the byte-order mark)
+    '\u{FFA0}'..='\u{FFA0}',   // halfwidth Hangul filler
+    '\u{FFF0}'..='\u{FFFB}',   // reserved; interlinear annotation marks
+    '\u{110BD}'..='\u{110BD}', // Kaithi number sign
+    '\u{110CD}'..='\u{110CD}', // Kaithi number sign above
+    '\u{13430}'..='\u{1343F}', // Egyptian hieroglyph format controls
+    '\u{16FE4}'..='\u{16FE4}', // Khitan small script filler
+    '\u{1BCA0}'..='\u{1BCA3}', // shorthand format controls
+    '\u{1D173}'..='\u{1D17A}', // musical symbol format controls
+    '\u{E0000}'..='\u{E0FFF}', // tags, variation selectors supplement
+];
 
 /// A JSON value as text for an error message, cut short: a client decides
 /// how long it is.
@@ -659,6 +716,14 @@ mod tests {
             (
                 r#"{"event":"message","data":" \n\t"}"#,
                 r#"the "message" event needs a non-empty string as "data", got only whitespace"#,
+            ),
+            (
+                r#"{"event":"message","data":"\u200b\u2800 \u3164"}"#,
+                r#"the "message" event needs a non-empty string as "data", got nothing visible"#,
+            ),
+            (
+                r#"{"event":"private","data":{"to":"carol","text":"\ufeff\u0000"}}"#,
+                r#"the "private" event needs a non-empty string as "data", got nothing visible"#,
             ),
             (
                 r#"{"event":"typing","data":"yes"}"#,
