@@ -1,4 +1,4 @@
-// socket.js: the browser side of the real-time steps (04 to 09).
+// socket.js: the browser side of the real-time steps (04 to 10).
 //
 // The Node lesson's pages load socket.io's client and write
 //
@@ -9,8 +9,9 @@
 // This file gives a page that same small API on top of the browser's own
 // WebSocket, so the lesson's browser code runs unchanged against our Rust
 // servers. No build step, no dependencies: the server sends this file as it
-// is, at /socket.js. Read notes/04-connect-logging.md for the protocol, and
-// notes/09-chat-room.md for acknowledgements.
+// is, at /socket.js. Read notes/04-connect-logging.md for the protocol,
+// notes/09-chat-room.md for acknowledgements, and notes/10-delivery.md for
+// retries.
 //
 // On the wire every frame, both ways, is one JSON object:
 //
@@ -19,12 +20,16 @@
 // What a page can use:
 //
 //     const socket = io();          connect to ws(s)://<this page's host>/ws
+//     io({ ackTimeout, retries })   the same, with a default time limit on
+//                                   answers and retries (see "Retries" below)
 //     socket.on(event, fn)          call fn(data) whenever the server sends event
 //     socket.off(event, fn)         stop calling fn (no fn: forget every fn for event)
 //     socket.emit(event, data)      send an event; queued until connected
 //     socket.disconnect()           close for good (no reconnecting)
 //     socket.id                     this connection's id, set on "connect"
 //     socket.connected              true between "connect" and "disconnect"
+//     socket.active                 true while it is connected or will try to
+//                                   (false after disconnect() or close code 4001)
 //
 // Built-in events, which the server never sends under these names:
 //
@@ -96,10 +101,58 @@
 // - timeout(ms) wants a number of milliseconds, 0 or more; anything else is
 //   a mistake in the page, and throws a TypeError at once.
 // - After socket.disconnect(), every emit still waiting fails the same way
-//   (queued ones too: nothing will send them).
+//   (queued ones too: nothing will send them), and so does every later one,
+//   which is not sent at all.
 // - Only an emit with a callback carries "ack": socket.emit(event, data)
 //   sends exactly the frame it always did, so the pages of steps 04 to 08
 //   and their servers see no difference.
+//
+// Retries (step 10; socket.io's options of the same names):
+//
+//     const socket = io({ ackTimeout: 10000, retries: 3 });
+//
+// - ackTimeout: ms is the time limit of every emit that expects an answer,
+//   as if each were written socket.timeout(ms).emit(...). So, as in
+//   socket.io, socket.emit(event, data, fn) becomes err-first too:
+//   fn(err) or fn(null, result). timeout(ms) still sets one emit's own limit.
+// - retries: n. An emit that expects an answer (any form above) and gets
+//   none is sent again, up to n more times: a try ends without an answer
+//   when its time limit passes on a live connection (then it is sent again
+//   at once, on that connection), or when the connection it was sent on is
+//   lost (then it is sent again on the next one). A retry is the very same
+//   frame, "ack" number included: the server cannot tell it from the first
+//   try, so the page must make acting on it twice harmless, e.g. with an id
+//   of its own in the data (step 10's "client_offset"). An answer to any
+//   try, even a late one, is the answer.
+// - The callback fails only when the last try has ended without an answer,
+//   with that try's error: "operation has timed out" or "socket has been
+//   disconnected". A refusal is an answer, never retried: it reaches the
+//   callback at once, as above.
+// - While there is no connection, an emit that will be retried waits, with
+//   no clock running: its time limit counts from each time it is sent, not
+//   from the emit (unlike an emit without retries, whose limit includes its
+//   time in the queue). A page that is offline for a minute keeps its
+//   messages, and sends them when it is back.
+// - On a new connection, emits waiting for a retry are sent, in the order
+//   they were first made, just after the page's "connect" listeners have
+//   run (socket.io's order too). So a listener that joins a room ("join")
+//   sends that first, and the server reads the join before the retried
+//   messages. (Emits without retries that were queued go before "connect",
+//   as always.)
+// - Several emits may wait for answers at once; socket.io instead sends
+//   them one at a time. So a try that times out on a live connection may
+//   reach the server after a later emit: only then can order change.
+// - A plain emit (no callback) is never retried: nothing says whether it
+//   arrived. (socket.io gives it an answer of its own to retry it; servers
+//   before step 09 answer nothing.)
+//
+// Close code 4001 (step 10: "this session was taken over by a newer
+// connection"): another connection, usually this same tab's session in a
+// newer tab, now holds this page's session. Reconnecting would take it back
+// and close that one, and so on forever; so after 4001 the socket does not
+// reconnect (like socket.io after the server disconnects a socket), "active"
+// turns false, and everything still waiting fails at once with "socket has
+// been disconnected", as after socket.disconnect().
 
 (function () {
   "use strict";
@@ -111,16 +164,23 @@
   const FIRST_RETRY_MS = 500;
   const MAX_RETRY_MS = 5000;
 
+  // The close code of a connection whose session a newer one took over
+  // (step 10's server): the one code after which we do not reconnect.
+  const TAKEN_OVER = 4001;
+
   // socket.io's words, so a page written for socket.io reads the same errors.
   const TIMED_OUT = "operation has timed out";
   const DISCONNECTED = "socket has been disconnected";
 
   class Socket {
-    constructor(url) {
+    constructor(url, options) {
       this.id = undefined;
       this.connected = false;
+      this.active = true;
 
       this._url = url;
+      this._ackTimeout = options.ackTimeout; // undefined: no default limit
+      this._retries = options.retries; // 0: an emit is tried once
       this._listeners = new Map(); // event name -> array of functions
       // Frames emitted while not connected, oldest first, as { frame, ack }
       // (ack: the emit's number, or null when it expects no answer).
@@ -130,7 +190,6 @@
       this._attempt = 0; // reconnect attempts since the last connect
       this._webSocket = null;
       this._retryTimer = null;
-      this._closedByPage = false;
 
       this._open();
     }
@@ -158,7 +217,14 @@
       if (typeof data === "function" && callback === undefined) {
         [data, callback] = [undefined, data];
       }
-      const answer = typeof callback === "function" ? { plain: callback } : null;
+      let answer = null;
+      if (typeof callback === "function") {
+        // With io({ ackTimeout }), as in socket.io, fn is err-first.
+        answer =
+          this._ackTimeout === undefined
+            ? { plain: callback }
+            : { errorFirst: callback, ms: this._ackTimeout };
+      }
       this._send(event, data, answer);
       return this;
     }
@@ -182,15 +248,11 @@
     }
 
     emitWithAck(event, data) {
-      return this._emitWithAck(event, data, undefined);
+      return this._emitWithAck(event, data, this._ackTimeout);
     }
 
     disconnect() {
-      this._closedByPage = true;
-      clearTimeout(this._retryTimer);
-      // Nothing will send what is queued, nor answer what was sent.
-      this._queue = [];
-      this._failWaiting(() => true);
+      this._stopForGood();
       if (this._webSocket) {
         this._webSocket.close(1000, "page called disconnect()");
       }
@@ -209,6 +271,13 @@
     // Sends (or queues) one event. `answer` is null for a plain emit, or
     // { plain: fn } / { errorFirst: fn, ms } for one that expects an answer.
     _send(event, data, answer) {
+      if (!this.active) {
+        // After disconnect() or a take-over nothing will ever send it.
+        if (answer !== null) {
+          settle(answer, new Error(DISCONNECTED));
+        }
+        return;
+      }
       // socket.emit("fromClient") sends no "data" at all: the server reads
       // that as null.
       const envelope = data === undefined ? { event } : { event, data };
@@ -218,7 +287,7 @@
       }
       const frame = JSON.stringify(envelope);
       if (ack !== null) {
-        this._expectAnswer(ack, answer);
+        this._expectAnswer(ack, answer, frame);
       }
       if (this.connected && this._webSocket.readyState === WebSocket.OPEN) {
         this._transmit(frame, ack);
@@ -234,33 +303,87 @@
     _transmit(frame, ack) {
       this._webSocket.send(frame);
       const waiting = this._waiting.get(ack);
-      if (waiting !== undefined) {
-        waiting.sent = true; // from now on only this connection can answer it
+      if (waiting === undefined) {
+        return;
+      }
+      waiting.sent = true; // from now on only this connection can answer it
+      if (waiting.retryable) {
+        // A new try: its own time limit, counted from now.
+        waiting.tries += 1;
+        this._startClock(ack, waiting);
       }
     }
 
-    _expectAnswer(ack, answer) {
-      const waiting = { answer, sent: false, timer: null };
-      if (answer.ms !== undefined) {
-        waiting.timer = setTimeout(() => {
-          this._waiting.delete(ack);
-          // Failed means failed: if it is still queued, it is never sent.
-          this._queue = this._queue.filter((queued) => queued.ack !== ack);
-          settle(answer, new Error(TIMED_OUT));
-        }, answer.ms);
-      }
+    _expectAnswer(ack, answer, frame) {
+      const retryable = this._retries > 0;
+      const waiting = { answer, frame, retryable, tries: 0, sent: false, timer: null };
       this._waiting.set(ack, waiting);
+      // Without retries the limit counts from the emit, queued time
+      // included; with retries, from each try (see _transmit).
+      if (!retryable) {
+        this._startClock(ack, waiting);
+      }
     }
 
-    // Fails, with "socket has been disconnected", every waiting emit for
-    // which `which(waiting)` is true.
-    _failWaiting(which) {
+    // Starts the time limit of `waiting`, if its emit has one.
+    _startClock(ack, waiting) {
+      clearTimeout(waiting.timer);
+      if (waiting.answer.ms === undefined) {
+        return;
+      }
+      waiting.timer = setTimeout(() => this._timedOut(ack, waiting), waiting.answer.ms);
+    }
+
+    // The time limit of one try passed without an answer: try again, on
+    // this connection, or fail for good.
+    _timedOut(ack, waiting) {
+      if (this._triesLeft(waiting) && this.connected) {
+        this._transmit(waiting.frame, ack);
+        return;
+      }
+      this._waiting.delete(ack);
+      // Failed means failed: if it is still queued, it is never sent.
+      this._queue = this._queue.filter((queued) => queued.ack !== ack);
+      settle(waiting.answer, new Error(TIMED_OUT));
+    }
+
+    _triesLeft(waiting) {
+      return waiting.retryable && waiting.tries <= this._retries;
+    }
+
+    // The connection is gone: every emit sent on it can no longer be
+    // answered there. One with tries left waits for the next connection;
+    // every other one fails with "socket has been disconnected".
+    _connectionLost() {
+      const again = [];
       for (const [ack, waiting] of this._waiting) {
-        if (which(waiting)) {
+        if (!waiting.sent) {
+          continue; // still queued: it waits for the next connection
+        }
+        clearTimeout(waiting.timer);
+        waiting.sent = false;
+        if (this._triesLeft(waiting)) {
+          again.push({ frame: waiting.frame, ack });
+        } else {
           this._waiting.delete(ack);
-          clearTimeout(waiting.timer);
           settle(waiting.answer, new Error(DISCONNECTED));
         }
+      }
+      // Back in the queue, in the order the emits were made, before anything
+      // emitted since (the map keeps the order in which emits were made).
+      this._queue = again.concat(this._queue);
+    }
+
+    // disconnect(), or a take-over: nothing will send what is queued, nor
+    // answer what was sent, so all of it fails now.
+    _stopForGood() {
+      this.active = false;
+      clearTimeout(this._retryTimer);
+      this._queue = [];
+      for (const [ack, waiting] of this._waiting) {
+        this._waiting.delete(ack);
+        clearTimeout(waiting.timer);
+        settle(waiting.answer, new Error(DISCONNECTED));
       }
     }
 
@@ -318,7 +441,8 @@
       }
       const waiting = this._waiting.get(ack);
       if (waiting === undefined) {
-        // Timed out already (its callback has heard so), or never ours.
+        // Timed out already (its callback has heard so), answered already
+        // (a retry's second answer), or never ours.
         return;
       }
       this._waiting.delete(ack);
@@ -358,11 +482,20 @@
       this.connected = true;
       this._attempt = 0;
       // Queued emits go first, in the order they were made, then the page
-      // hears "connect" (socket.io's order too).
-      for (const { frame, ack } of this._queue.splice(0)) {
+      // hears "connect" (socket.io's order too); emits that wait for a
+      // retry go last, after what the "connect" listeners sent (a join).
+      const queued = this._queue.splice(0);
+      const isRetry = ({ ack }) => ack !== null && this._waiting.get(ack)?.retryable === true;
+      for (const { frame, ack } of queued.filter((each) => !isRetry(each))) {
         this._transmit(frame, ack);
       }
       this._fire("connect");
+      for (const { frame, ack } of queued.filter(isRetry)) {
+        // Still waiting? A "connect" listener may have disconnected.
+        if (this.connected && this._waiting.has(ack)) {
+          this._transmit(frame, ack);
+        }
+      }
     }
 
     _closed(close) {
@@ -370,18 +503,25 @@
       this.connected = false;
       this.id = undefined;
       this._webSocket = null;
+      const takenOver = close.code === TAKEN_OVER;
+      if (takenOver) {
+        this.active = false; // so a "disconnect" listener can tell
+      }
 
       // Like socket.io, "disconnect" is only for a connection we had: a
       // failed attempt to connect just leads to the next "reconnecting".
       if (wasConnected) {
         this._fire("disconnect", describeClose(close));
       }
-      // Then, as in socket.io: what was sent on the connection that is gone
-      // can no longer be answered, so it fails now; what is still queued
-      // waits for the next connection.
-      this._failWaiting((waiting) => waiting.sent);
-      if (this._closedByPage) {
+      if (takenOver) {
+        this._stopForGood();
         return;
+      }
+      // Then, as in socket.io: what was sent on the connection that is gone
+      // can no longer be answered there; it fails now, or waits for a retry.
+      this._connectionLost();
+      if (!this.active) {
+        return; // the page called disconnect()
       }
 
       this._attempt += 1;
@@ -438,11 +578,24 @@
     return `${why} (code ${close.code})`;
   }
 
+  // The options of io(), checked: a wrong one is a mistake in the page, and
+  // throws a TypeError at once rather than behaving oddly later.
+  function readOptions({ ackTimeout, retries = 0 } = {}) {
+    const isMs = typeof ackTimeout === "number" && Number.isFinite(ackTimeout) && ackTimeout >= 0;
+    if (ackTimeout !== undefined && !isMs) {
+      throw new TypeError(`io({ ackTimeout }): milliseconds, 0 or more, not ${ackTimeout}`);
+    }
+    if (!Number.isSafeInteger(retries) || retries < 0) {
+      throw new TypeError(`io({ retries }): a whole number, 0 or more, not ${retries}`);
+    }
+    return { ackTimeout, retries };
+  }
+
   // io() with no arguments, as in the lesson: the WebSocket lives on the same
   // host and port as the page, at /ws. From `location`, never a hard-coded
   // "localhost:3000", so the page works on any port and behind https too.
-  window.io = function io() {
+  window.io = function io(options) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    return new Socket(`${scheme}://${location.host}/ws`);
+    return new Socket(`${scheme}://${location.host}/ws`, readOptions(options));
   };
 })();
