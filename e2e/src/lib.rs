@@ -12,7 +12,11 @@
 //!   [`Browser`] a check drives.
 //! - [`chat`]: typing into and reading the chat page of steps 07 and 08.
 //! - [`chat_room`]: joining, and reading the online list and the chat lines
-//!   of step 09's chat room page.
+//!   of step 09's chat room page (step 10's page has the same structure).
+//! - [`relay`]: a TCP relay between one browser and the server, which a
+//!   check cuts to take one person's network away (step 10).
+//! - [`scratch`]: a folder of the check's own for a server's files (step
+//!   10's database), removed when the check ends.
 //! - From the `testkit` crate, the plumbing the steps' own tests share, not
 //!   about browsers: [`serve`] for an app that runs until the check ends;
 //!   [`KillableServer`], an app a check can stop completely and start again
@@ -52,6 +56,8 @@
 
 pub mod chat;
 pub mod chat_room;
+pub mod relay;
+pub mod scratch;
 
 pub use testkit::{GracefulServer, KillableServer, LogLines, StopSignal, serve};
 
