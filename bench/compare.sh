@@ -6,7 +6,8 @@
 #     bench/compare.sh
 #
 # It builds the load generator and the Rust chat steps in release mode,
-# installs the Node baseline (bench/node-socketio, `npm ci`), then for every
+# installs the Node baselines (bench/node-socketio and bench/node-sqlite,
+# `npm ci`), then for every
 # round, every scenario and every server: starts that server fresh on a free
 # 127.0.0.1 port, runs `loadgen` against it (passing the server's pid so its
 # CPU and memory are measured), and stops it. Servers are interleaved
@@ -14,7 +15,7 @@
 # machine hits all of them alike. At the end `report` writes
 # bench/results/results.md (a table of medians) and bench/results/chart.svg.
 #
-# Scenarios (issues 5 and 12):
+# Scenarios (issues 5, 12 and 13):
 #   1. 100 clients, 10 senders, 200 messages/s in total      (20,000 deliveries/s)
 #   2. 1,000 clients, 10 senders, 100 messages/s in total    (100,000 deliveries/s)
 #   3. 1,000 clients flat out: 10 senders, 4 messages in flight each
@@ -24,6 +25,14 @@
 #      step 09 makes in scenario 2)                                   step 09 only
 #   6. scenario 2 with every client also sending `typing` twice a second
 #      (compare its p99 with scenario 2's)                            step 09 only
+#   7. write-heavy: 100 clients in one room, every one sending flat out (4
+#      unacknowledged each); the figure is acked messages/s, which for step 10
+#      and Node + SQLite (both ack once the message is committed) is committed
+#      messages/s                     step 09 (no database, for reference),
+#                                     step 10, Node + SQLite
+#   8. recovery: a client that missed 1,000 messages comes back with its
+#      session and last id; the time from its join to the last replayed
+#      message (bench/src/recovery.rs), 5 times per round         step 10 only
 # Step 09 speaks its rooms protocol (loadgen --protocol rooms): every client
 # joins before traffic starts, and senders run their flat-out loop on acks.
 # In scenarios 1-3 and 6 all its clients are in one room, so its figures
@@ -33,6 +42,14 @@
 # `joined` notices and an ack listing N users, so 10,000 joining one room
 # would cost 50 million notices before anything is measured. Servers that do
 # not speak rooms are not run in 5 and 6; the table says so.
+# Step 10 speaks step 09's protocol plus client offsets (loadgen
+# --client-offsets, as its page sends messages) in every scenario, and Node +
+# SQLite (bench/node-sqlite, the socket.io tutorial's steps 7-8) socket.io's
+# with offsets and acks; Node + SQLite runs in scenario 7 only. Both get a
+# fresh database file (DATABASE_PATH) under this run's temporary folder for
+# every run, deleted when the server stops; step 10's other settings
+# (RETENTION_PER_ROOM, HISTORY_SIZE, REPLAY_CAP, RECOVERY_SECONDS) keep
+# their defaults.
 #
 # Settings (environment variables):
 #   BENCH_SECONDS=10       measured seconds per traffic run
@@ -41,8 +58,10 @@
 #   BENCH_IDLE_CLIENTS=10000, BENCH_IDLE_SECONDS=3   the idle scenario
 #   BENCH_IDLE_ROOM_SIZE=10     step 09's idle clients per room in scenario 4
 #     (set it to BENCH_IDLE_CLIENTS for one room)
-#   BENCH_SCENARIOS="1 2 3 4 5 6"   which scenarios to run
-#   BENCH_SERVERS="node step-07 step-08 step-09 bare"   which servers to run
+#   BENCH_SCENARIOS="1 2 3 4 5 6 7 8"   which scenarios to run
+#   BENCH_SERVERS="node node-sqlite step-07 step-08 step-09 step-10 bare"   which servers
+#     to run (step-09 and step-10 are skipped with a message while their crate
+#     does not exist)
 #     (bare: `bare-server`, the least a server can do per delivery, a
 #     measuring stick for the machine; see bench/src/bare_server.rs. It has a
 #     thread per connection, so it skips the idle scenario.)
@@ -58,7 +77,9 @@
 # A quick look: BENCH_SECONDS=2 BENCH_WARMUP=1 BENCH_ROUNDS=1 BENCH_IDLE_CLIENTS=2000 bench/compare.sh
 # The default full run took 9 min 13 s on 2 cores with four servers and
 # scenarios 1-4 (the run in bench/results/ before step 09); step 09 and its two
-# scenarios add about a third, so expect about 13 minutes, plus the first build.
+# scenarios add about a third, so about 13 minutes; step 10 (every scenario,
+# as long as step 09's) and scenarios 7 and 8 add about 6 more, plus the
+# first build and sqlite3's (about a minute).
 #
 # All traffic stays on 127.0.0.1, every run is bounded in time, and every
 # server this script starts is stopped when it exits, however it exits.
@@ -70,8 +91,8 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 BENCH_IDLE_SECONDS=${BENCH_IDLE_SECONDS:-3}
 BENCH_IDLE_ROOM_SIZE=${BENCH_IDLE_ROOM_SIZE:-10}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-"1 2 3 4 5 6"}
-BENCH_SERVERS=${BENCH_SERVERS:-"node step-07 step-08 step-09 bare"}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-"1 2 3 4 5 6 7 8"}
+BENCH_SERVERS=${BENCH_SERVERS:-"node node-sqlite step-07 step-08 step-09 step-10 bare"}
 BENCH_FAIL_ON_LOSS=${BENCH_FAIL_ON_LOSS:-0}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -84,6 +105,8 @@ started_at=$(date +%s)
 
 # --- every server we start is stopped on exit -----------------------------
 server_pid=""
+# The database file of the server running now (step 10, Node + SQLite), if any.
+server_database=""
 stop_server() {
     if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
         kill -TERM "$server_pid" 2>/dev/null || true
@@ -96,6 +119,12 @@ stop_server() {
         wait "$server_pid" 2>/dev/null || true
     fi
     server_pid=""
+    # The next run starts from an empty database: delete this one, with
+    # SQLite's side files (write-ahead log, shared memory, rollback journal).
+    if [[ -n "$server_database" ]]; then
+        rm -f "$server_database" "$server_database-wal" "$server_database-shm" "$server_database-journal"
+    fi
+    server_database=""
 }
 trap 'stop_server' EXIT
 trap 'echo "interrupted"; exit 130' INT TERM
@@ -108,19 +137,25 @@ if (( $(ulimit -n) < BENCH_IDLE_CLIENTS + 100 )); then
 fi
 
 # --- build ----------------------------------------------------------------
-declare -A step_package=([step-07]=step-07-rebroadcast [step-08]=step-08-production [step-09]=step-09-chat-room)
-declare -A server_title=([node]="Node socket.io" [step-07]="step 07" [step-08]="step 08" [step-09]="step 09" [bare]="bare threads")
+declare -A step_package=([step-07]=step-07-rebroadcast [step-08]=step-08-production [step-09]=step-09-chat-room
+    [step-10]=step-10-delivery)
+declare -A server_title=([node]="Node socket.io" [node-sqlite]="Node + SQLite" [step-07]="step 07" [step-08]="step 08"
+    [step-09]="step 09" [step-10]="step 10" [bare]="bare threads")
 declare -A baseline_binary=()
 # Which chat protocol loadgen speaks to each server (baselines are added below).
-declare -A server_protocol=([node]=socketio [step-07]=realtime [step-08]=realtime [step-09]=rooms [bare]=realtime)
+declare -A server_protocol=([node]=socketio [node-sqlite]=socketio [step-07]=realtime [step-08]=realtime
+    [step-09]=rooms [step-10]=rooms [bare]=realtime)
+# Servers that keep messages: they get a fresh DATABASE_PATH per run, and
+# loadgen sends them messages with client offsets (acknowledged once committed).
+declare -A server_stores=([node-sqlite]=1 [step-10]=1)
 servers=()
 build_args=(-p bench)
 for server in $BENCH_SERVERS; do
     case "$server" in
-        node | bare)
+        node | node-sqlite | bare)
             servers+=("$server")
             ;;
-        step-07 | step-08 | step-09)
+        step-07 | step-08 | step-09 | step-10)
             package=${step_package[$server]}
             if [[ -f "steps/$package/Cargo.toml" ]]; then
                 servers+=("$server")
@@ -130,7 +165,7 @@ for server in $BENCH_SERVERS; do
             fi
             ;;
         *)
-            echo "unknown server '$server' in BENCH_SERVERS (expected node, step-07, step-08, step-09, bare)" >&2
+            echo "unknown server '$server' in BENCH_SERVERS (expected node, node-sqlite, step-07, step-08, step-09, step-10, bare)" >&2
             exit 2
             ;;
     esac
@@ -171,36 +206,57 @@ done
 echo "building in release mode: cargo build --release ${build_args[*]}"
 cargo build --release "${build_args[@]}"
 loadgen="$target_dir/release/loadgen"
+recovery="$target_dir/release/recovery"
 report="$target_dir/release/report"
 
 if [[ " ${servers[*]} " == *" node "* ]]; then
     echo "installing the Node baseline: npm ci (bench/node-socketio)"
     (cd bench/node-socketio && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [[ " ${servers[*]} " == *" node-sqlite "* ]]; then
+    # sqlite3 has no prebuilt binary it may download here: npm builds it from
+    # source (about a minute; bench/node-sqlite/.npmrc says where Node's headers are).
+    echo "installing the Node SQLite baseline: npm ci (bench/node-sqlite)"
+    (cd bench/node-sqlite && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 # --- servers --------------------------------------------------------------
 # start_server NAME LOG: starts it on a free port (PORT=0: the server picks one and
 # logs "listening on http://127.0.0.1:<port>"), sets server_pid and server_url.
+# A server that keeps messages gets a new, empty database beside LOG
+# (server_database; stop_server deletes it).
 start_server() {
     local name=$1 log=$2
     : >"$log"
+    if [[ -n "${server_stores[$name]:-}" ]]; then
+        server_database="${log%.log}.db"
+        rm -f "$server_database"
+    fi
     case "$name" in
         node)
             PORT=0 node bench/node-socketio/server.js >"$log" 2>&1 &
             ;;
+        node-sqlite)
+            PORT=0 DATABASE_PATH="$server_database" node bench/node-sqlite/server.js >"$log" 2>&1 &
+            ;;
         bare)
             PORT=0 "$target_dir/release/bare-server" >"$log" 2>&1 &
             ;;
-        step-07 | step-08 | step-09 | baseline-*)
+        step-07 | step-08 | step-09 | step-10 | baseline-*)
             local binary=${baseline_binary[$name]:-$target_dir/release/${step_package[$name]:-}}
             # The bench measures fan-out, not step 08's protective limits:
-            # raise them far above what the scenarios need. (Flat out, a
-            # receiver the scheduler runs late can fall more than the default
-            # 256 messages behind, and step 08 would rightly cut it off.)
+            # raise them far above what the scenarios need (the byte budgets
+            # to their largest allowed value: by default 64 KiB per client
+            # and 1 MiB a second from everyone together would refuse most of
+            # a flat-out run). (Flat out, a receiver the scheduler runs late
+            # can fall more than the default 256 messages behind, and step 08
+            # would rightly cut it off.)
             # Step 09 has the same settings and needs no others: its typing
-            # limit (4 a second per client) is above scenario 6's 2.
+            # limit (4 a second per client) is above scenario 6's 2. Step 10
+            # adds its database; an empty DATABASE_PATH is its default file.
             PORT=0 NO_COLOR=1 MAX_CONNECTIONS=100000 MAX_MESSAGES_PER_SECOND=1000000 QUEUE_CAPACITY=4096 \
-                "$binary" >"$log" 2>&1 &
+                MAX_BYTES_PER_SECOND=1000000000 MAX_PUBLISHED_BYTES_PER_SECOND=1000000000 \
+                DATABASE_PATH="$server_database" "$binary" >"$log" 2>&1 &
             ;;
     esac
     server_pid=$!
@@ -221,16 +277,20 @@ start_server() {
         return 1
     fi
     case "$name" in
-        node) server_url="ws://127.0.0.1:$port/socket.io/?EIO=4&transport=websocket" ;;
+        node | node-sqlite) server_url="ws://127.0.0.1:$port/socket.io/?EIO=4&transport=websocket" ;;
         *) server_url="ws://127.0.0.1:$port/ws" ;;
     esac
 }
 
 # --- scenarios ------------------------------------------------------------
-# scenario_args N: sets scenario_id, scenario_title, traffic_args, and
-# needs_rooms (1 for the scenarios only step 09's protocol can run).
+# scenario_args N: sets scenario_id, scenario_title, traffic_args, and what
+# a server needs to run it: needs_rooms (step 09's protocol), needs_acks
+# (acknowledged messages: rooms, or Node + SQLite), is_recovery (the recovery
+# measurement instead of loadgen: step 10 only).
 scenario_args() {
     needs_rooms=0
+    needs_acks=0
+    is_recovery=0
     case "$1" in
         1)
             scenario_id=1-chat-100-clients
@@ -252,7 +312,7 @@ scenario_args() {
             # 10000 -> 10,000 for the title.
             scenario_title="$(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$BENCH_IDLE_CLIENTS") idle connections"
             if [[ "$some_server_has_rooms" == 1 ]]; then
-                scenario_title+=" (step 09: joined, $BENCH_IDLE_ROOM_SIZE per room)"
+                scenario_title+=" (steps 09 and 10: joined, $BENCH_IDLE_ROOM_SIZE per room)"
             fi
             traffic_args=(--clients "$BENCH_IDLE_CLIENTS" --idle --warmup 0 --duration "$BENCH_IDLE_SECONDS")
             ;;
@@ -268,8 +328,20 @@ scenario_args() {
             traffic_args=(--clients 1000 --senders 10 --rate 100 --typing-per-second 2 --warmup "$BENCH_WARMUP" --duration "$BENCH_SECONDS")
             needs_rooms=1
             ;;
+        7)
+            scenario_id=7-write-heavy-100-clients
+            scenario_title="write-heavy: 100 clients in one room, all sending flat out (4 in flight each)"
+            traffic_args=(--clients 100 --senders 100 --flat-out --in-flight 4 --warmup "$BENCH_WARMUP" --duration "$BENCH_SECONDS")
+            needs_acks=1
+            ;;
+        8)
+            scenario_id=8-recovery-1000-missed
+            scenario_title="recovery: 1,000 missed messages after a reconnect"
+            traffic_args=(--missed 1000 --repeats 5)
+            is_recovery=1
+            ;;
         *)
-            echo "unknown scenario '$1' in BENCH_SCENARIOS (expected 1 2 3 4 5 6)" >&2
+            echo "unknown scenario '$1' in BENCH_SCENARIOS (expected 1 2 3 4 5 6 7 8)" >&2
             exit 2
             ;;
     esac
@@ -307,11 +379,27 @@ for round in $(seq "$BENCH_ROUNDS"); do
                 continue
             fi
             protocol=${server_protocol[$server]}
+            # The recovery table has a row for step 10 only; no skip notes.
+            if [[ "$is_recovery" == 1 && "$server" != step-10 ]]; then
+                continue
+            fi
             if [[ "$needs_rooms" == 1 && "$protocol" != rooms ]]; then
                 [[ "$round" == 1 ]] && note_skipped "$server" "speaks no rooms (step 09 only)"
                 continue
             fi
+            if [[ "$needs_acks" == 1 && "$protocol" != rooms && "$server" != node-sqlite ]]; then
+                [[ "$round" == 1 ]] && note_skipped "$server" "no acknowledgements (step 09, step 10, Node + SQLite)"
+                continue
+            fi
+            if [[ "$server" == node-sqlite && "$needs_acks" != 1 ]]; then
+                [[ "$round" == 1 ]] && note_skipped "$server" "measured in the write-heavy scenario only"
+                continue
+            fi
             protocol_args=(--protocol "$protocol")
+            if [[ -n "${server_stores[$server]:-}" ]]; then
+                # As step 10's page and the tutorial's step 8 send messages.
+                protocol_args+=(--client-offsets)
+            fi
             if [[ "$protocol" == rooms && "$scenario" == 4 ]]; then
                 protocol_args+=(--rooms $(((BENCH_IDLE_CLIENTS + BENCH_IDLE_ROOM_SIZE - 1) / BENCH_IDLE_ROOM_SIZE)))
             fi
@@ -323,10 +411,18 @@ for round in $(seq "$BENCH_ROUNDS"); do
                 stop_server
                 continue
             fi
-            if ! "$loadgen" --url "$server_url" "${protocol_args[@]}" "${traffic_args[@]}" \
+            result_json="$runs/$scenario_id--$server--round$round.json"
+            if [[ "$is_recovery" == 1 ]]; then
+                if ! "$recovery" --url "$server_url" "${traffic_args[@]}" \
+                    --server-name "${server_title[$server]}" --scenario "$scenario_id" \
+                    --scenario-title "$scenario_title" --json "$result_json"; then
+                    echo "the recovery measurement failed against ${server_title[$server]}; server log: $server_log" >&2
+                    failures=$((failures + 1))
+                fi
+            elif ! "$loadgen" --url "$server_url" "${protocol_args[@]}" "${traffic_args[@]}" \
                 --server-pid "$server_pid" --server-name "${server_title[$server]}" \
                 --scenario "$scenario_id" --scenario-title "$scenario_title" "${loss_args[@]}" \
-                --json "$runs/$scenario_id--$server--round$round.json"; then
+                --json "$result_json"; then
                 echo "loadgen failed against ${server_title[$server]}; server log: $server_log" >&2
                 failures=$((failures + 1))
             fi

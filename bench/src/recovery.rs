@@ -57,7 +57,8 @@ USAGE:
   --server-name NAME      which server this is, stored in the JSON       [server]
 
 The server must let the writer send flat out (step 10: MAX_MESSAGES_PER_SECOND
-above what it can commit) and replay at least N messages (REPLAY_CAP >= N).";
+and MAX_BYTES_PER_SECOND above what it can commit, as compare.sh sets them) and
+replay at least N messages (REPLAY_CAP >= N).";
 
 /// What a recovery measurement needs to know.
 #[derive(Debug, Clone, PartialEq)]

@@ -411,6 +411,47 @@ struct Panel {
     format: fn(f64) -> String,
 }
 
+/// One row of the chart: which scenarios get a panel in it, and what the
+/// panel shows of each server.
+struct ChartRow {
+    shown_for: fn(&ScenarioFigures) -> bool,
+    unit: &'static str,
+    pick: fn(&ServerFigures) -> Option<f64>,
+    format: fn(f64) -> String,
+}
+
+/// The chart's rows, top to bottom (see [`svg_chart`]).
+const CHART_ROWS: [ChartRow; 4] = [
+    ChartRow {
+        shown_for: |scenario| !scenario.idle,
+        unit: "deliveries/s",
+        pick: |figures| figures.deliveries_per_second,
+        format: thousands,
+    },
+    ChartRow {
+        shown_for: |scenario| !scenario.idle,
+        unit: "p99 latency, ms",
+        pick: |figures| figures.p99_ms,
+        format: millis,
+    },
+    ChartRow {
+        shown_for: |scenario| scenario.idle,
+        unit: "server memory per connection, KiB",
+        pick: |figures| {
+            figures
+                .memory_per_connection_bytes
+                .map(|bytes| bytes / 1024.0)
+        },
+        format: |kib| format!("{kib:.1}"),
+    },
+    ChartRow {
+        shown_for: is_a_commit_race,
+        unit: "acked (committed) messages/s",
+        pick: |figures| figures.acked_per_second,
+        format: thousands,
+    },
+];
+
 /// The chart: deliveries/s (top row) and p99 latency (second row) for each
 /// traffic scenario, memory per connection for the idle scenario(s) (third
 /// row), and acknowledged (committed) messages per second for the flat-out
@@ -436,73 +477,26 @@ pub fn svg_chart(scenarios: &[ScenarioFigures]) -> String {
             .unwrap_or(0)
     };
 
-    let traffic: Vec<&ScenarioFigures> =
-        scenarios.iter().filter(|scenario| !scenario.idle).collect();
-    let idle: Vec<&ScenarioFigures> = scenarios.iter().filter(|scenario| scenario.idle).collect();
-    let panel = |scenario: &ScenarioFigures,
-                 title: String,
-                 unit,
-                 pick: fn(&ServerFigures) -> Option<f64>,
-                 format| Panel {
-        title,
-        unit,
-        bars: scenario
-            .servers
-            .iter()
-            .map(|server| (colour_of(&server.server_name), pick(server)))
-            .collect(),
-        format,
-    };
-    let mut rows: Vec<Vec<Panel>> = Vec::new();
-    rows.push(
-        traffic
-            .iter()
-            .map(|s| {
-                panel(
-                    s,
-                    s.title.clone(),
-                    "deliveries/s",
-                    |f| f.deliveries_per_second,
-                    thousands,
-                )
-            })
-            .collect(),
-    );
-    rows.push(
-        traffic
-            .iter()
-            .map(|s| panel(s, s.title.clone(), "p99 latency, ms", |f| f.p99_ms, millis))
-            .collect(),
-    );
-    rows.push(
-        idle.iter()
-            .map(|s| {
-                panel(
-                    s,
-                    s.title.clone(),
-                    "server memory per connection, KiB",
-                    |f| f.memory_per_connection_bytes.map(|bytes| bytes / 1024.0),
-                    |kib| format!("{kib:.1}"),
-                )
-            })
-            .collect(),
-    );
-    rows.push(
-        traffic
-            .iter()
-            .filter(|s| is_a_commit_race(s))
-            .map(|s| {
-                panel(
-                    s,
-                    s.title.clone(),
-                    "acked (committed) messages/s",
-                    |f| f.acked_per_second,
-                    thousands,
-                )
-            })
-            .collect(),
-    );
-    rows.retain(|row| !row.is_empty());
+    let rows: Vec<Vec<Panel>> = CHART_ROWS
+        .iter()
+        .map(|row| {
+            scenarios
+                .iter()
+                .filter(|scenario| (row.shown_for)(scenario))
+                .map(|scenario| Panel {
+                    title: scenario.title.clone(),
+                    unit: row.unit,
+                    bars: scenario
+                        .servers
+                        .iter()
+                        .map(|server| (colour_of(&server.server_name), (row.pick)(server)))
+                        .collect(),
+                    format: row.format,
+                })
+                .collect()
+        })
+        .filter(|row: &Vec<Panel>| !row.is_empty())
+        .collect();
 
     let columns = rows.iter().map(Vec::len).max().unwrap_or(1).max(1) as f64;
     let width = MARGIN * 2.0 + columns * PANEL_WIDTH + (columns - 1.0) * GAP;
@@ -514,7 +508,20 @@ pub fn svg_chart(scenarios: &[ScenarioFigures]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    // Legend.
+    draw_legend(&mut svg, &server_names);
+    for (row_index, row) in rows.iter().enumerate() {
+        for (column_index, panel) in row.iter().enumerate() {
+            let left = MARGIN + column_index as f64 * (PANEL_WIDTH + GAP);
+            let top = MARGIN + LEGEND_HEIGHT + row_index as f64 * (PANEL_HEIGHT + GAP);
+            draw_panel(&mut svg, panel, left, top);
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// The legend: a swatch and a name per server, in colour order.
+fn draw_legend(svg: &mut String, server_names: &[&str]) {
     let mut x = MARGIN;
     for (index, name) in server_names.iter().enumerate() {
         let _ = writeln!(
@@ -528,15 +535,6 @@ pub fn svg_chart(scenarios: &[ScenarioFigures]) -> String {
         );
         x += 40.0 + 8.0 * name.chars().count() as f64;
     }
-    for (row_index, row) in rows.iter().enumerate() {
-        for (column_index, panel) in row.iter().enumerate() {
-            let left = MARGIN + column_index as f64 * (PANEL_WIDTH + GAP);
-            let top = MARGIN + LEGEND_HEIGHT + row_index as f64 * (PANEL_HEIGHT + GAP);
-            draw_panel(&mut svg, panel, left, top);
-        }
-    }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 /// Whether a scenario measures how fast servers commit: flat out, and every

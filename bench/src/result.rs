@@ -235,26 +235,7 @@ impl fmt::Display for RunResult {
         if let Some(rooms) = self.rooms {
             write_rooms(f, &rooms, self.messages_sent_total)?;
         }
-        if let Some(acks) = self.acks {
-            writeln!(
-                f,
-                "  acked messages/s    {:.0} ({} acks in the window{}; committed, for a server that stores first)",
-                acks.per_second,
-                acks.in_window,
-                if self.client_offsets {
-                    ", messages with client offsets"
-                } else {
-                    ""
-                }
-            )?;
-        }
-        if self.history_received > 0 {
-            writeln!(
-                f,
-                "  history             {} messages of earlier runs received, not measured",
-                self.history_received
-            )?;
-        }
+        self.write_acks_and_history(f)?;
         if let Some(server) = self.server {
             if let Some(per_million) = server.cpu_seconds_per_million_deliveries {
                 writeln!(
@@ -327,6 +308,33 @@ impl RunResult {
         }
         if self.server_errors > 0 {
             writeln!(f, "  server errors       {}", self.server_errors)?;
+        }
+        Ok(())
+    }
+}
+
+impl RunResult {
+    /// The printout's lines on acknowledgements and history, when there are any.
+    fn write_acks_and_history(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(acks) = self.acks {
+            writeln!(
+                f,
+                "  acked messages/s    {:.0} ({} acks in the window{}; committed, for a server that stores first)",
+                acks.per_second,
+                acks.in_window,
+                if self.client_offsets {
+                    ", messages with client offsets"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        if self.history_received > 0 {
+            writeln!(
+                f,
+                "  history             {} messages of earlier runs received, not measured",
+                self.history_received
+            )?;
         }
         Ok(())
     }

@@ -390,10 +390,7 @@ async fn stop_and_merge(
     let measured_seconds = config.duration.as_secs_f64();
     let window = &measured.window;
     let server = server_usage(&started, window, &drained, connected, &totals);
-    let generator_cpu_seconds = match (window.generator_at_start, window.generator_at_end) {
-        (Some(start), Some(end)) => Some((end.cpu_seconds - start.cpu_seconds).max(0.0)),
-        _ => None,
-    };
+    let generator_cpu_seconds = generator_cpu_seconds(window);
 
     Ok(RunResult {
         scenario: config.scenario.clone(),
@@ -437,6 +434,15 @@ async fn stop_and_merge(
         generator_cpu_seconds_per_million_deliveries: generator_cpu_seconds
             .and_then(|seconds| per_million_deliveries(seconds, totals.received_in_window)),
     })
+}
+
+/// The load generator's own CPU seconds in the measured window, when both
+/// edges could be read.
+fn generator_cpu_seconds(window: &WindowSamples) -> Option<f64> {
+    match (window.generator_at_start, window.generator_at_end) {
+        (Some(start), Some(end)) => Some((end.cpu_seconds - start.cpu_seconds).max(0.0)),
+        _ => None,
+    }
 }
 
 /// Deliveries per measured message, or for a run that measured none (idle),

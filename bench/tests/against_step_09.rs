@@ -28,6 +28,8 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 async fn spawn_step_09() -> GracefulServer {
     let config = Config {
         max_messages_per_second: 1_000_000,
+        max_bytes_per_second: 1_000_000_000,
+        max_published_bytes_per_second: 1_000_000_000,
         queue_capacity: 4096,
         ..Config::default()
     };

@@ -41,6 +41,8 @@ const KEEP_EVERYTHING: usize = 10_000_000;
 async fn spawn_step_10(replay_cap: usize) -> (GracefulServer, AppState) {
     let config = Config {
         max_messages_per_second: 1_000_000,
+        max_bytes_per_second: 1_000_000_000,
+        max_published_bytes_per_second: 1_000_000_000,
         queue_capacity: 4096,
         delivery: DeliveryConfig {
             retention_per_room: KEEP_EVERYTHING,

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bench::report::{markdown_table, recovery_table, summarize, svg_chart};
+use bench::report::{ScenarioFigures, markdown_table, recovery_table, summarize, svg_chart};
 use bench::result::{RunRecord, RunResult};
 
 const USAGE: &str = "\
@@ -57,32 +57,7 @@ fn run() -> Result<(), String> {
     let runs = read_records(&runs_dir)?;
 
     let scenarios = summarize(&runs);
-    let mut markdown = String::new();
-    if !heading.is_empty() {
-        markdown.push_str(&heading);
-        markdown.push_str("\n\n");
-    }
-    markdown.push_str(&markdown_table(&scenarios));
-    markdown.push_str(
-        "\nMedians over rounds; \"lost\" is the worst round. Deliveries/s counts every copy a client \
-         received (one message to 1,000 clients is 1,000 deliveries); deliveries per message is how \
-         many clients each message reached (steps 07/08 and Node send it to everyone, the sender \
-         too; step 09 to everyone else in the sender's room). Acked messages/s counts the \
-         acknowledgements of runs whose messages ask for them (step 09 and 10, and the Node \
-         SQLite server); step 10 and Node + SQLite acknowledge a message only once it is \
-         committed to their database, so theirs are committed messages per second. Server CPU and memory are read \
-         from /proc for the server process only; the load generator shares the same cores.\n\n\
-         ![deliveries/s and p99 latency per scenario and server](chart.svg)\n",
-    );
-    if let Some(recovery) = recovery_table(&runs) {
-        markdown.push('\n');
-        markdown.push_str(&recovery);
-        markdown.push_str(
-            "\nFrom the reconnected client's `join` (with its session and the id of the last \
-             message it saw) to the last missed message read; the bar is 100 ms. Over every \
-             repeat of every round.\n",
-        );
-    }
+    let markdown = results_markdown(&heading, &scenarios, &runs);
     std::fs::create_dir_all(&out_dir)
         .map_err(|error| format!("cannot create {}: {error}", out_dir.display()))?;
     let table_path = out_dir.join("results.md");
@@ -99,6 +74,38 @@ fn run() -> Result<(), String> {
         runs.len()
     );
     Ok(())
+}
+
+/// results.md: the heading, the table with what its columns mean, the
+/// chart, and the recovery table if the runs have recovery measurements.
+fn results_markdown(heading: &str, scenarios: &[ScenarioFigures], runs: &[RunRecord]) -> String {
+    let mut markdown = String::new();
+    if !heading.is_empty() {
+        markdown.push_str(heading);
+        markdown.push_str("\n\n");
+    }
+    markdown.push_str(&markdown_table(scenarios));
+    markdown.push_str(
+        "\nMedians over rounds; \"lost\" is the worst round. Deliveries/s counts every copy a client \
+         received (one message to 1,000 clients is 1,000 deliveries); deliveries per message is how \
+         many clients each message reached (steps 07/08 and Node send it to everyone, the sender \
+         too; step 09 to everyone else in the sender's room). Acked messages/s counts the \
+         acknowledgements of runs whose messages ask for them (step 09 and 10, and the Node \
+         SQLite server); step 10 and Node + SQLite acknowledge a message only once it is \
+         committed to their database, so theirs are committed messages per second. Server CPU and memory are read \
+         from /proc for the server process only; the load generator shares the same cores.\n\n\
+         ![deliveries/s and p99 latency per scenario and server](chart.svg)\n",
+    );
+    if let Some(recovery) = recovery_table(runs) {
+        markdown.push('\n');
+        markdown.push_str(&recovery);
+        markdown.push_str(
+            "\nFrom the reconnected client's `join` (with its session and the id of the last \
+             message it saw) to the last missed message read; the bar is 100 ms. Over every \
+             repeat of every round.\n",
+        );
+    }
+    markdown
 }
 
 /// Every loadgen result (and skip note) in `runs_dir`, in file-name order;
