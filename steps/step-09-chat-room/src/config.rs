@@ -24,6 +24,8 @@ pub mod allowed {
 
     use tokio::sync::Semaphore;
 
+    use crate::MAX_MESSAGE_BYTES;
+
     /// A day in milliseconds: the longest duration any setting may ask for.
     ///
     /// A heartbeat less often than daily notices nothing, and a shutdown that
@@ -47,6 +49,23 @@ pub mod allowed {
     /// total (`bench/compare.sh` sets exactly this to switch the limit off).
     /// A larger number changes nothing, so it is refused as a mistake.
     pub const MAX_MESSAGES_PER_SECOND: RangeInclusive<u32> = 1..=1_000_000;
+
+    /// `MAX_BYTES_PER_SECOND`: at least [`MAX_MESSAGE_BYTES`] (16,384), so
+    /// that the largest message a client may send fits in one second's
+    /// budget and can always be sent; at most a billion, more than one
+    /// client's network carries (no limit at all), so a larger number is a
+    /// mistake.
+    pub const MAX_BYTES_PER_SECOND: RangeInclusive<u32> = LARGEST_MESSAGE..=1_000_000_000;
+
+    /// `MAX_PUBLISHED_BYTES_PER_SECOND`: at least twice [`MAX_MESSAGE_BYTES`]
+    /// (32,768), so that the largest message, published with its envelope,
+    /// id, room, nickname and time, fits in one second's budget; at most a
+    /// billion, as for one client.
+    pub const MAX_PUBLISHED_BYTES_PER_SECOND: RangeInclusive<u32> =
+        2 * LARGEST_MESSAGE..=1_000_000_000;
+
+    /// [`MAX_MESSAGE_BYTES`] as the byte budgets count: 16 KiB fits a `u32`.
+    const LARGEST_MESSAGE: u32 = MAX_MESSAGE_BYTES as u32;
 
     /// `QUEUE_CAPACITY`: at least 1 (Tokio's broadcast channel panics on 0),
     /// at most a million. The channel allocates its whole ring when the
@@ -92,6 +111,18 @@ pub struct Config {
     /// (`MAX_MESSAGES_PER_SECOND`); it may also send that many in one burst.
     /// One client must not be able to flood everyone else's screen.
     pub max_messages_per_second: u32,
+    /// How many bytes one client may send per second, in all its frames
+    /// (`MAX_BYTES_PER_SECOND`, 64 KiB); it may also send that many in one
+    /// burst. Without it, 20 messages of 16 KiB a second were within the
+    /// limit: 320 KB a second from each client, for everyone to receive.
+    pub max_bytes_per_second: u32,
+    /// How many bytes of chat messages the server publishes per second, from
+    /// all clients together, room and private messages alike
+    /// (`MAX_PUBLISHED_BYTES_PER_SECOND`, 1 MiB). A member of a busy room
+    /// receives nearly every message, so this bounds what each client must
+    /// keep up with however many others are sending; a message beyond it is
+    /// dropped and its sender told the chat is busy.
+    pub max_published_bytes_per_second: u32,
     /// How often the server pings each client (`HEARTBEAT_INTERVAL_MS`,
     /// 25 s like socket.io), so a dead connection is noticed.
     pub heartbeat_interval: Duration,
@@ -125,6 +156,8 @@ impl Default for Config {
             allowed_hosts: AllowedHosts::default(),
             max_connections: 10_000,
             max_messages_per_second: 20,
+            max_bytes_per_second: 64 * 1024,
+            max_published_bytes_per_second: 1024 * 1024,
             heartbeat_interval: Duration::from_secs(25),
             heartbeat_timeout: Duration::from_secs(20),
             queue_capacity: 256,
@@ -152,6 +185,8 @@ impl Config {
     /// [`allowed`], is a [`StartupError`] naming it.
     pub fn from_env() -> Result<Config, StartupError> {
         let default = Config::default();
+        let (max_bytes_per_second, max_published_bytes_per_second) =
+            byte_budgets_from_env(&default)?;
         let config = Config {
             allowed_origins: config_from_env(
                 "ALLOWED_ORIGINS",
@@ -174,6 +209,8 @@ impl Config {
                 default.max_messages_per_second,
                 "a whole number of messages per second",
             )?,
+            max_bytes_per_second,
+            max_published_bytes_per_second,
             heartbeat_interval: milliseconds_from_env(
                 "HEARTBEAT_INTERVAL_MS",
                 default.heartbeat_interval,
@@ -219,12 +256,7 @@ impl Config {
             &allowed::MAX_CONNECTIONS,
             "connections",
         )?;
-        check_range(
-            "MAX_MESSAGES_PER_SECOND",
-            self.max_messages_per_second,
-            &allowed::MAX_MESSAGES_PER_SECOND,
-            "messages per second",
-        )?;
+        self.check_budgets_per_second()?;
         check_range(
             "MAX_TCP_CONNECTIONS",
             self.max_tcp_connections,
@@ -273,13 +305,41 @@ impl Config {
         Ok(self)
     }
 
+    /// Refuses per-second budgets outside their ranges in [`allowed`].
+    fn check_budgets_per_second(&self) -> Result<(), StartupError> {
+        check_range(
+            "MAX_MESSAGES_PER_SECOND",
+            self.max_messages_per_second,
+            &allowed::MAX_MESSAGES_PER_SECOND,
+            "messages per second",
+        )?;
+        check_range(
+            "MAX_BYTES_PER_SECOND",
+            self.max_bytes_per_second,
+            &allowed::MAX_BYTES_PER_SECOND,
+            "bytes per second",
+        )?;
+        check_range(
+            "MAX_PUBLISHED_BYTES_PER_SECOND",
+            self.max_published_bytes_per_second,
+            &allowed::MAX_PUBLISHED_BYTES_PER_SECOND,
+            "bytes per second",
+        )?;
+        Ok(())
+    }
+
     /// The settings in a few lines a person can read in the terminal at
     /// start-up, so nobody has to guess which limits are in force.
     pub fn summary(&self) -> [String; 5] {
         [
             format!(
-                "limits: {} connections, {} messages per second per client, {} queued messages per client",
-                self.max_connections, self.max_messages_per_second, self.queue_capacity
+                "limits: {} connections, {} messages per second per client, {} queued messages per client; \
+                 {} bytes per second per client, {} bytes per second published in all",
+                self.max_connections,
+                self.max_messages_per_second,
+                self.queue_capacity,
+                self.max_bytes_per_second,
+                self.max_published_bytes_per_second
             ),
             format!(
                 "heartbeat: ping every {} ms, drop a client silent for {} ms after a ping; shutdown grace {} ms",
@@ -296,6 +356,22 @@ impl Config {
             ),
         ]
     }
+}
+
+/// `MAX_BYTES_PER_SECOND` and `MAX_PUBLISHED_BYTES_PER_SECOND`, or their
+/// defaults.
+fn byte_budgets_from_env(default: &Config) -> Result<(u32, u32), StartupError> {
+    let per_client = config_from_env(
+        "MAX_BYTES_PER_SECOND",
+        default.max_bytes_per_second,
+        "a whole number of bytes per second",
+    )?;
+    let published = config_from_env(
+        "MAX_PUBLISHED_BYTES_PER_SECOND",
+        default.max_published_bytes_per_second,
+        "a whole number of bytes per second",
+    )?;
+    Ok((per_client, published))
 }
 
 /// A duration given in milliseconds, such as `HEARTBEAT_INTERVAL_MS=25000`.
@@ -551,6 +627,8 @@ mod tests {
             "7 connections",
             "3 messages per second",
             "256 queued messages",
+            "65536 bytes per second per client",
+            "1048576 bytes per second published in all",
             "ping every 25000 ms",
             "silent for 20000 ms",
             "same origin only",
@@ -632,6 +710,41 @@ mod tests {
         ]);
     }
 
+    /// One step outside either end of the byte budgets' ranges is refused
+    /// the same way: a budget that the largest message (16 KiB, or 32 KiB
+    /// with its envelope once published) does not fit in could never let it
+    /// through.
+    #[test]
+    fn a_byte_budget_just_outside_its_range_is_refused_with_a_sentence() {
+        // Arrange
+        let per_client = "16384 to 1000000000 bytes per second";
+        let published = "32768 to 1000000000 bytes per second";
+
+        // Act + Assert
+        assert_each_refused(&[
+            (
+                default_but(|c| c.max_bytes_per_second = 16_383),
+                "MAX_BYTES_PER_SECOND=16383",
+                per_client,
+            ),
+            (
+                default_but(|c| c.max_bytes_per_second = 1_000_000_001),
+                "MAX_BYTES_PER_SECOND=1000000001",
+                per_client,
+            ),
+            (
+                default_but(|c| c.max_published_bytes_per_second = 32_767),
+                "MAX_PUBLISHED_BYTES_PER_SECOND=32767",
+                published,
+            ),
+            (
+                default_but(|c| c.max_published_bytes_per_second = 1_000_000_001),
+                "MAX_PUBLISHED_BYTES_PER_SECOND=1000000001",
+                published,
+            ),
+        ]);
+    }
+
     /// One step outside every duration's range is refused the same way:
     /// 0 ms for a heartbeat (the shutdown grace may be 0), and a day and a
     /// millisecond for any of them.
@@ -681,6 +794,8 @@ mod tests {
             max_connections: 1,
             max_tcp_connections: 1,
             max_messages_per_second: 1,
+            max_bytes_per_second: 16_384,
+            max_published_bytes_per_second: 32_768,
             queue_capacity: 1,
             heartbeat_interval: Duration::from_millis(1),
             heartbeat_timeout: Duration::from_millis(1),
@@ -691,6 +806,8 @@ mod tests {
             max_connections: Semaphore::MAX_PERMITS,
             max_tcp_connections: Semaphore::MAX_PERMITS,
             max_messages_per_second: 1_000_000,
+            max_bytes_per_second: 1_000_000_000,
+            max_published_bytes_per_second: 1_000_000_000,
             queue_capacity: 1_000_000,
             heartbeat_interval: a_day,
             heartbeat_timeout: a_day,

@@ -15,8 +15,13 @@
 //! membership, the room's two feeds, the inbox), two branches with their
 //! methods ([`Connection::forward_private`], [`Connection::forward_typing`]),
 //! answers on acknowledgements ([`Connection::answer`]), and one arm of
-//! [`Connection::on_event`] per chat-room event, each a short method. Read
-//! `notes/09-chat-room.md` beside this file.
+//! [`Connection::on_event`] per chat-room event, each a short method. Step
+//! 08's defences stay as they were: the client's budgets in
+//! [`Connection::on_frame`] (every frame counts, and a flood is
+//! disconnected), the chat's byte budget on every message published, and a
+//! close frame with the right code for frames that break the WebSocket
+//! rules ([`Connection::on_read_error`]). Read `notes/09-chat-room.md`
+//! beside this file.
 
 use std::{
     fmt,
@@ -37,22 +42,23 @@ use tokio::{
         self,
         error::{RecvError, TryRecvError},
     },
-    time::{Sleep, sleep_until, timeout, timeout_at},
+    time::{Sleep, sleep, sleep_until, timeout, timeout_at},
 };
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, warn};
 
 use crate::{
-    AppState, MAX_MESSAGE_BYTES,
+    AppState, MAX_MESSAGE_BYTES, RefusalLog,
     config::Config,
     heartbeat::{Beat, Heartbeat},
     ids::ConnectionId,
     inbox::Inbox,
     names::{Nickname, RoomName},
     protocol::{self, Ack, AckReply, ClientEvent, ProtocolError, ServerEvent},
-    rate_limit::{TokenBucket, Verdict},
-    rooms::{JoinRefused, Membership, PrivateRefused, RoomFrame, Rooms, Seat},
+    quiet_log::LogThrottle,
+    rate_limit::{ClientBudget, Decision, Over, TokenBucket, Verdict},
+    rooms::{ChatBusy, JoinRefused, Membership, PrivateRefused, RoomFrame, Rooms, Seat},
 };
 
 /// At most this many queued messages go into one write (see
@@ -66,6 +72,14 @@ pub const BATCH_LIMIT: usize = 64;
 /// burst). A client that types faster is quietly thinned: notices are
 /// volatile, and nobody needs to hear "typing" more often than this.
 pub const TYPING_PER_SECOND: u32 = 4;
+
+/// How long a connection stays open, reading nothing, after a close frame
+/// it does not wait to have answered (see [`Connection::hang_up_with`]).
+///
+/// Long enough for the kernel to send the frame (microseconds on loopback,
+/// a round trip across the internet); short enough that a flood ended this
+/// way holds its connection slot only briefly.
+const LINGER: Duration = Duration::from_millis(100);
 
 /// The answer of an event: data for an acknowledgement, or the sentence
 /// that says why it was refused.
@@ -83,7 +97,7 @@ pub enum Ending {
     /// The client sent a close frame: the polite goodbye of a closed tab.
     ClientClosed,
     /// The TCP connection ended without a close frame (a killed browser, a
-    /// lost network) or broke the WebSocket rules.
+    /// lost network).
     NoCloseFrame,
     /// A write to the client failed.
     LostWhileSending,
@@ -100,6 +114,11 @@ pub enum Ending {
     FellBehind { missed: u64 },
     /// The client's socket took nothing we sent for the whole write timeout.
     TookNothing { within: Duration },
+    /// The client sent a frame that breaks the WebSocket rules (1002, or
+    /// 1007 for text that is not UTF-8).
+    BrokeProtocol(Violation),
+    /// The client kept sending far past `MAX_MESSAGES_PER_SECOND` (1008).
+    Flooding { per_second: u32 },
 }
 
 impl fmt::Display for Ending {
@@ -121,7 +140,86 @@ impl fmt::Display for Ending {
                 "too slow: took nothing we sent for {} ms",
                 within.as_millis()
             ),
+            Ending::BrokeProtocol(violation) => {
+                write!(f, "broke the WebSocket protocol: {violation}")
+            }
+            Ending::Flooding { per_second } => {
+                write!(f, "sent far more than {per_second} messages per second")
+            }
         }
+    }
+}
+
+/// Which WebSocket rule (RFC 6455) a client's frame broke. tungstenite finds
+/// it and reports an error; this names it in our words, for the log and for
+/// the close frame's reason, and picks the close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// A text frame (or a close frame's reason) that is not UTF-8 (1007).
+    NotUtf8,
+    /// A frame without a mask: every client frame must be masked (5.1).
+    Unmasked,
+    /// One of the three reserved bits set, with no extension that uses it.
+    ReservedBits,
+    /// An opcode RFC 6455 does not define (3 to 7, 11 to 15).
+    UnknownOpcode,
+    /// A close frame whose payload is one byte: a code takes two.
+    BadCloseFrame,
+    /// A ping, pong or close split into fragments.
+    FragmentedControlFrame,
+    /// A ping, pong or close with more than 125 bytes.
+    ControlFrameTooBig,
+    /// A continuation frame with no message to continue.
+    StrayContinuation,
+    /// A new message while the last one still waits for its fragments.
+    UnfinishedMessage,
+    /// Any other rule.
+    Other,
+}
+
+impl Violation {
+    /// The rule behind one of tungstenite's protocol errors.
+    fn of(rule: &tungstenite::error::ProtocolError) -> Violation {
+        use tungstenite::error::ProtocolError as Rule;
+        match rule {
+            Rule::UnmaskedFrameFromClient => Violation::Unmasked,
+            Rule::NonZeroReservedBits => Violation::ReservedBits,
+            Rule::UnknownControlFrameType(_)
+            | Rule::UnknownDataFrameType(_)
+            | Rule::InvalidOpcode(_) => Violation::UnknownOpcode,
+            Rule::InvalidCloseSequence => Violation::BadCloseFrame,
+            Rule::FragmentedControlFrame => Violation::FragmentedControlFrame,
+            Rule::ControlFrameTooBig => Violation::ControlFrameTooBig,
+            Rule::UnexpectedContinueFrame => Violation::StrayContinuation,
+            Rule::ExpectedFragment(_) => Violation::UnfinishedMessage,
+            _ => Violation::Other,
+        }
+    }
+
+    /// The close code RFC 6455 (7.4.1) gives: 1007 for data that is not
+    /// what its type says (text that is not UTF-8), 1002 for the rest.
+    fn close_code(self) -> u16 {
+        match self {
+            Violation::NotUtf8 => close_code::INVALID,
+            _ => close_code::PROTOCOL,
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Violation::NotUtf8 => "sent text that is not UTF-8",
+            Violation::Unmasked => "sent an unmasked frame",
+            Violation::ReservedBits => "sent a frame with reserved bits set",
+            Violation::UnknownOpcode => "sent a frame with an unknown opcode",
+            Violation::BadCloseFrame => "sent a bad close frame",
+            Violation::FragmentedControlFrame => "sent a fragmented control frame",
+            Violation::ControlFrameTooBig => "sent a control frame over 125 bytes",
+            Violation::StrayContinuation => "sent a fragment of a message it never started",
+            Violation::UnfinishedMessage => "sent a new message before finishing the last one",
+            Violation::Other => "sent a frame against the WebSocket rules",
+        })
     }
 }
 
@@ -134,7 +232,10 @@ type Feed = broadcast::Receiver<RoomFrame>;
 
 /// One client's connection and everything that belongs to it.
 pub struct Connection {
-    /// The upgraded socket: frames from the client in, events out.
+    /// The upgraded socket: frames from the client in, events out. Its
+    /// read and write buffers keep the size of the largest message they
+    /// ever held (at most one message's worth each: see "Memory after a
+    /// large message" in `notes/08-production.md`).
     socket: WebSocket,
     /// This connection's id, sent in `connect` and written in every log line.
     id: ConnectionId,
@@ -163,8 +264,16 @@ pub struct Connection {
     /// Fires at [`Heartbeat::deadline`]; one timer for the whole connection,
     /// moved with `reset` rather than made anew.
     heartbeat_timer: Pin<Box<Sleep>>,
-    /// `MAX_MESSAGES_PER_SECOND` for this client.
-    rate_limit: TokenBucket,
+    /// `MAX_MESSAGES_PER_SECOND` and `MAX_BYTES_PER_SECOND` for this
+    /// client, and how far past them it has gone.
+    budget: ClientBudget,
+    /// The server's throttles of refusal lines. The "sending too fast" line
+    /// is written at most once a second for all connections together: one
+    /// client just over its budget crosses it again with every token that
+    /// comes back, and thousands of clients can do it at once. (Step 08
+    /// keeps that throttle in a `static`; here it is the server's, beside
+    /// its other refusal lines.)
+    refusals: Arc<RefusalLog>,
     /// [`TYPING_PER_SECOND`] for this client.
     typing_limit: TokenBucket,
     /// Set when the client has sent its close frame. From then on the only
@@ -191,7 +300,12 @@ impl Connection {
             shutdown: Box::pin(state.shutdown.clone().cancelled_owned()),
             heartbeat_timer: Box::pin(sleep_until(heartbeat.deadline().into())),
             heartbeat,
-            rate_limit: TokenBucket::new(config.max_messages_per_second, now),
+            budget: ClientBudget::new(
+                config.max_messages_per_second,
+                config.max_bytes_per_second,
+                now,
+            ),
+            refusals: state.refusals.clone(),
             typing_limit: TokenBucket::new(TYPING_PER_SECOND, now),
             config,
             closing: false,
@@ -351,19 +465,68 @@ impl Connection {
         if self.heartbeat.heard_from_client(Instant::now()) {
             self.reset_heartbeat_timer();
         }
-        match received {
-            Ok(Message::Text(text)) => self.on_text(text).await,
-            Ok(Message::Binary(_)) => self.send_or_end(ProtocolError::BinaryFrame.into()).await,
+        let message = match received {
+            Ok(message) => message,
+            Err(error) => return self.on_read_error(error).await,
+        };
+        // Every frame counts against the client's budget, binary frames and
+        // pings too: each one costs the server a reply.
+        if let Some(next) = self.spend_budget(&message).await {
+            return next;
+        }
+        match message {
+            Message::Text(text) => self.on_text(text).await,
+            Message::Binary(_) => self.send_or_end(ProtocolError::BinaryFrame.into()).await,
             // Pings are answered with pongs by the WebSocket library itself; a
             // pong has done its job by arriving (see `heard_from_client`).
-            Ok(Message::Ping(_) | Message::Pong(_)) => ControlFlow::Continue(()),
+            Message::Ping(_) | Message::Pong(_) => ControlFlow::Continue(()),
             // The client said goodbye. We keep reading: the library sends our
             // closing reply on the next read, and then `recv` returns `None`.
-            Ok(Message::Close(_)) => {
+            Message::Close(_) => {
                 self.closing = true;
                 ControlFlow::Continue(())
             }
-            Err(error) if is_message_too_big(&error) => {
+        }
+    }
+
+    /// Counts `message` against the client's budgets. `None`: handle it.
+    /// `Some`: it was dropped (and the client told, once per burst), or the
+    /// client is flooding and the connection ends.
+    async fn spend_budget(&mut self, message: &Message) -> Option<Next> {
+        let bytes = match message {
+            Message::Text(text) => text.len(),
+            Message::Binary(data) | Message::Ping(data) | Message::Pong(data) => data.len(),
+            // A close frame ends the connection: there is nothing to limit.
+            Message::Close(_) => return None,
+        };
+        match self.budget.check(bytes, Instant::now()) {
+            Decision::Handle => None,
+            // Told once per burst already: drop it in silence, or a flood of
+            // frames would make the server flood back with errors (a client
+            // waiting on its ack times out).
+            Decision::Drop { tell: None } => Some(ControlFlow::Continue(())),
+            Decision::Drop { tell: Some(over) } => {
+                if let Some(left_out) = self.refusals.too_fast.allow() {
+                    let more = LogThrottle::and_more(left_out);
+                    warn!(
+                        "{} is sending too fast; dropping its excess messages{more}",
+                        self.id
+                    );
+                }
+                // Said on the frame's ack, if it asked for one. Only this
+                // first dropped frame of a burst is answered at all.
+                Some(self.answer(ack_of(message), Err(slow_down(over))).await)
+            }
+            Decision::Flood => Some(ControlFlow::Break(self.flooding().await)),
+        }
+    }
+
+    /// Reading failed: the client sent more than [`MAX_MESSAGE_BYTES`],
+    /// broke the WebSocket rules, or the connection is gone. The library
+    /// reads no further after any of them.
+    async fn on_read_error(&mut self, error: Error) -> Next {
+        match read_failure(&error) {
+            ReadFailure::TooBig => {
                 // We cannot read past the rest of the oversized message (that
                 // would mean buffering it), so we say why and hang up.
                 let id = &self.id;
@@ -371,43 +534,29 @@ impl Connection {
                 self.refuse_message_too_big().await;
                 ControlFlow::Break(Ending::MessageTooBig)
             }
+            // The library can still write after it refused a frame, so the
+            // client is told which rule it broke instead of being cut off.
+            ReadFailure::Broke(violation) => {
+                let ending = Ending::BrokeProtocol(violation);
+                warn!("disconnecting {}: {ending}", self.id);
+                debug!("{}'s frame: {error}", self.id);
+                self.hang_up_with(violation.close_code(), &ending.to_string())
+                    .await;
+                ControlFlow::Break(ending)
+            }
             // A TCP connection that vanished (browser killed, laptop lid
-            // closed, network gone) ends here, not with a close frame; so does
-            // a frame that breaks the WebSocket rules. Either way the library
-            // can read no further.
-            Err(error) => {
+            // closed, network gone) ends here, not with a close frame.
+            ReadFailure::Lost => {
                 debug!("connection {} ended: {error}", self.id);
                 ControlFlow::Break(self.ended())
             }
         }
     }
 
-    /// A text frame: within the rate limit, one event in the JSON envelope,
-    /// or an `error` event back saying what was wrong with it. One bad frame
-    /// does not end the connection.
+    /// A text frame within the budget: one event in the JSON envelope, or a
+    /// refusal back saying what was wrong with it (on its `ack`, or as an
+    /// `error` event). One bad frame does not end the connection.
     async fn on_text(&mut self, text: Utf8Bytes) -> Next {
-        match self.rate_limit.check(Instant::now()) {
-            Verdict::Allow => {}
-            Verdict::Drop {
-                first_of_burst: true,
-            } => {
-                warn!(
-                    "{} is sending too fast; dropping its excess messages",
-                    self.id
-                );
-                // Said on the frame's ack, if it asked for one. Only this
-                // first dropped frame of a burst is answered at all.
-                let ack = protocol::parse_client_frame(&text).map_or_else(|r| r.ack, |f| f.ack);
-                let refusal = slow_down(self.config.max_messages_per_second);
-                return self.answer(ack, Err(refusal)).await;
-            }
-            // Told once per burst already: drop it in silence, or a flood of
-            // messages would make the server flood back with errors (a
-            // client waiting on its ack times out).
-            Verdict::Drop {
-                first_of_burst: false,
-            } => return ControlFlow::Continue(()),
-        }
         match protocol::parse_client_frame(&text) {
             Ok(frame) => {
                 let answer = self.on_event(frame.event);
@@ -474,7 +623,10 @@ impl Connection {
         };
         // `from` is the server's record of the writer: a client cannot
         // write another name. The JSON is written once, for everyone.
-        let receivers = member.publish(message.to_json().into());
+        let limit = self.config.max_published_bytes_per_second;
+        let receivers = member
+            .publish_within(message.to_json().into(), limit, Instant::now())
+            .map_err(|ChatBusy| chat_is_busy(limit))?;
         if member.is_typing {
             member.say_typing(false);
         }
@@ -513,7 +665,11 @@ impl Connection {
             };
             Utf8Bytes::from(event.to_json())
         };
-        match self.rooms.send_private(self.seat, to, private) {
+        let limit = self.config.max_published_bytes_per_second;
+        match self
+            .rooms
+            .send_private(self.seat, to, private, limit, Instant::now())
+        {
             Ok(_) => Ok(json!({ "id": id, "at": at })),
             Err(PrivateRefused::NobodyCalled { nickname }) => {
                 Err(format!("nobody called {nickname} is online"))
@@ -524,6 +680,7 @@ impl Connection {
             Err(PrivateRefused::NotKeepingUp { nickname }) => Err(format!(
                 "{nickname} is not keeping up with their messages; try again later"
             )),
+            Err(PrivateRefused::ChatBusy) => Err(chat_is_busy(limit)),
         }
     }
 
@@ -541,6 +698,20 @@ impl Connection {
             (None, Ok(_)) => ControlFlow::Continue(()),
             (None, Err(message)) => self.send_or_end(ServerEvent::Error { message }).await,
         }
+    }
+
+    /// The client kept sending far past its frame budget (see
+    /// [`ClientBudget`]): disconnect it with 1008 and a reason. We do not
+    /// wait for its closing reply: it is still sending, and reading its
+    /// flood until the reply comes would be the work the limit saves.
+    async fn flooding(&mut self) -> Ending {
+        let ending = Ending::Flooding {
+            per_second: self.config.max_messages_per_second,
+        };
+        warn!("disconnecting {}: {ending}", self.id);
+        self.hang_up_with(close_code::POLICY, &ending.to_string())
+            .await;
+        ending
     }
 
     /// Why the connection ended, once the socket can be read no further.
@@ -696,12 +867,27 @@ impl Connection {
     /// The WebSocket library only reports the error to us; without this, the
     /// client would see its connection cut with no reason given.
     async fn refuse_message_too_big(&mut self) {
+        let reason = format!("message too big: the limit is {MAX_MESSAGE_BYTES} bytes");
+        self.hang_up_with(close_code::SIZE, &reason).await;
+    }
+
+    /// Sends a close frame with `code` and `reason`, and ends the connection
+    /// without reading any more: not the client's reply, nor whatever else
+    /// it is still sending.
+    async fn hang_up_with(&mut self, code: u16, reason: &str) {
         let close = CloseFrame {
-            code: close_code::SIZE,
-            reason: format!("message too big: the limit is {MAX_MESSAGE_BYTES} bytes").into(),
+            code,
+            reason: reason.into(),
         };
         // If the client is already gone there is nobody left to tell.
-        let _ = self.send_within(Message::Close(Some(close))).await;
+        if self.send_within(Message::Close(Some(close))).await.is_ok() {
+            // Dropping a socket whose client sent data we never read makes
+            // the kernel reset the connection at once and throw away what it
+            // has not put on the wire yet — this close frame among it, so the
+            // client would never learn why. A pause, without reading, lets
+            // the frame go out first.
+            sleep(LINGER).await;
+        }
     }
 }
 
@@ -746,23 +932,67 @@ fn now_ms() -> u64 {
         })
 }
 
-/// What a client over its message rate is told.
-fn slow_down(per_second: u32) -> String {
+/// What a client over one of its budgets is told.
+fn slow_down(over: Over) -> String {
+    let (limit, unit) = match over {
+        Over::Frames { per_second } => (per_second, "messages"),
+        Over::Bytes { per_second } => (per_second, "bytes"),
+    };
     format!(
-        "slow down: at most {per_second} messages per second; \
+        "slow down: at most {limit} {unit} per second; \
          the messages beyond that were dropped"
     )
 }
 
-/// Whether reading failed because the client sent more than
-/// [`MAX_MESSAGE_BYTES`].
+/// What a sender is told when the chat's byte budget
+/// (`MAX_PUBLISHED_BYTES_PER_SECOND`) is spent: its message was dropped.
 ///
-/// axum wraps the WebSocket library's error; we look inside for
-/// tungstenite's own "capacity" error, the one its size limits raise.
-fn is_message_too_big(error: &Error) -> bool {
-    std::error::Error::source(error)
-        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
+/// Every such message is refused, on its `ack` or with an `error` event —
+/// not once per burst, as step 08 does. Each one was within its sender's
+/// own budgets, so the refusals are too (a flood never gets this far), and
+/// a page waiting on the `ack` learns at once to send again.
+fn chat_is_busy(limit: u32) -> String {
+    format!(
+        "the chat is busy: at most {limit} bytes per second from everyone together; \
+         your message was dropped, send it again in a moment"
+    )
+}
+
+/// The `ack` of a client's frame, if it is a text frame that has a good one:
+/// where to refuse it.
+fn ack_of(message: &Message) -> Option<Ack> {
+    match message {
+        Message::Text(text) => protocol::parse_client_frame(text).map_or_else(|r| r.ack, |f| f.ack),
+        _ => None,
+    }
+}
+
+/// What a failed read means.
+enum ReadFailure {
+    /// The client sent more than [`MAX_MESSAGE_BYTES`] in one message.
+    TooBig,
+    /// The client broke a WebSocket rule.
+    Broke(Violation),
+    /// The connection is gone (reset, or ended without a close frame).
+    Lost,
+}
+
+/// Sorts a read error. axum wraps the WebSocket library's error; we look
+/// inside for tungstenite's own: its "capacity" error (the size limits), a
+/// protocol error or a UTF-8 error (the client broke a rule), or anything
+/// else (the connection is gone).
+fn read_failure(error: &Error) -> ReadFailure {
+    use tungstenite::error::ProtocolError as Rule;
+    let source = std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>());
+    match source {
+        Some(tungstenite::Error::Capacity(_)) => ReadFailure::TooBig,
+        Some(tungstenite::Error::Utf8(_)) => ReadFailure::Broke(Violation::NotUtf8),
+        // The TCP connection ended without a close frame: lost, not rude.
+        Some(tungstenite::Error::Protocol(Rule::ResetWithoutClosingHandshake)) => ReadFailure::Lost,
+        Some(tungstenite::Error::Protocol(rule)) => ReadFailure::Broke(Violation::of(rule)),
+        _ => ReadFailure::Lost,
+    }
 }
 
 #[cfg(test)]
@@ -800,6 +1030,14 @@ mod tests {
             (
                 Ending::TookNothing { within: second },
                 "too slow: took nothing we sent for 1000 ms",
+            ),
+            (
+                Ending::BrokeProtocol(Violation::NotUtf8),
+                "broke the WebSocket protocol: sent text that is not UTF-8",
+            ),
+            (
+                Ending::Flooding { per_second: 20 },
+                "sent far more than 20 messages per second",
             ),
         ];
         for (ending, words) in cases {

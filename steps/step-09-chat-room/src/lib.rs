@@ -159,11 +159,17 @@ pub struct AppState {
     refusals: Arc<RefusalLog>,
 }
 
-/// One [`LogThrottle`] per kind of refused upgrade.
+/// One [`LogThrottle`] per kind of refusal: two for refused upgrades, and
+/// one for the "sending too fast" line of a client over its budgets
+/// (`connection.rs`).
+///
+/// Per server rather than per process: a test binary runs many servers side
+/// by side, and one server's flood must not silence another's line.
 #[derive(Debug, Default)]
 struct RefusalLog {
     origin: LogThrottle,
     full: LogThrottle,
+    too_fast: LogThrottle,
 }
 
 impl AppState {

@@ -116,7 +116,7 @@ impl fmt::Display for NameRefused {
 ///
 /// Rust's standard library knows Cc (`char::is_control`) but not Cf, so the
 /// Cf characters are listed here, from Unicode 16's `UnicodeData.txt`: a
-/// short, stable list (about 170 characters in 19 ranges).
+/// short, stable list (about 170 characters in 21 ranges).
 pub fn is_control_or_format(c: char) -> bool {
     const FORMAT: &[(u32, u32)] = &[
         (0x00AD, 0x00AD),

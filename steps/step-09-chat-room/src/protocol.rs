@@ -24,12 +24,12 @@
 //! See `notes/04-connect-logging.md` for the envelope and
 //! `notes/09-chat-room.md` for the events of the chat room.
 
-use std::fmt;
+use std::{fmt, ops::RangeInclusive};
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::ids::ConnectionId;
+use crate::{ids::ConnectionId, names::is_control_or_format};
 
 /// An event a client may send.
 ///
@@ -45,13 +45,14 @@ pub enum ClientEvent {
         room: Option<String>,
     },
     /// `{"event":"message","data":"<text>"}`: say `text` to the room.
-    /// The text is never empty and never only whitespace.
+    /// The text always has something visible in it (see
+    /// [`has_something_visible`]).
     Message { text: String },
     /// `{"event":"typing","data":true}`: this client started (or, `false`,
     /// stopped) typing.
     Typing { typing: bool },
     /// `{"event":"private","data":{"to":"<nickname>","text":"<text>"}}`: a
-    /// message for one person only.
+    /// message for one person only, with something visible in it too.
     Private { to: String, text: String },
 }
 
@@ -229,7 +230,8 @@ pub enum ProtocolError {
     /// An `"ack"` that is not a whole number from 1 to 2^53 − 1.
     BadAck { found: String },
     /// A known event whose `"data"` is not what that event needs, such as a
-    /// `message` whose data is a number, or an empty string.
+    /// `message` whose data is a number, an empty string, or text with
+    /// nothing visible in it.
     WrongData {
         event: &'static str,
         expected: &'static str,
@@ -397,8 +399,9 @@ fn parse_private(data: Value) -> Result<ClientEvent, ProtocolError> {
 /// Text worth showing in a chat, for `event`.
 ///
 /// Empty or blank text would show up as an empty line, so it is refused
-/// like any other wrong data. The text is otherwise kept as it was typed,
-/// spaces included.
+/// like any other wrong data — and so is text that only looks blank, made
+/// of zero-width or filler characters (see [`has_something_visible`]). The
+/// text is otherwise kept as it was typed, spaces included.
 fn parse_text(event: &'static str, data: Value) -> Result<String, ProtocolError> {
     let wrong = |found| ProtocolError::WrongData {
         event,
@@ -408,10 +411,52 @@ fn parse_text(event: &'static str, data: Value) -> Result<String, ProtocolError>
     match data {
         Value::String(text) if text.is_empty() => Err(wrong("an empty string")),
         Value::String(text) if text.trim().is_empty() => Err(wrong("only whitespace")),
+        Value::String(text) if !has_something_visible(&text) => Err(wrong("nothing visible")),
         Value::String(text) => Ok(text),
         other => Err(wrong(json_kind(&other))),
     }
 }
+
+/// Whether `text` has at least one character that shows: one that is not
+/// [`is_invisible`].
+pub fn has_something_visible(text: &str) -> bool {
+    text.chars().any(|c| !is_invisible(c))
+}
+
+/// Whether `c` shows nothing by itself: whitespace, a control or format
+/// character (Unicode categories Cc and Cf, U+0000 and the zero-width
+/// space included: the nickname rules' [`is_control_or_format`]), or one
+/// of [`INVISIBLE`].
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || is_control_or_format(c) || INVISIBLE.iter().any(|range| range.contains(&c))
+}
+
+/// Characters that draw nothing, though they are neither whitespace nor
+/// control or format characters: the rest of Unicode's
+/// Default_Ignorable_Code_Point list (variation selectors, the Hangul
+/// fillers), and the Braille blank, which is a "pattern" with no dots. A
+/// message made only of these, or of format characters, looks empty in
+/// everyone's chat.
+///
+/// An explicit list rather than a crate: it is short, it changes only when
+/// Unicode adds such characters (this is Unicode 16), and a reader can see
+/// exactly what is refused. (Step 08 lists the format characters here too;
+/// step 09 has them already, in `names.rs`. A few ranges below hold one of
+/// them as well, which does no harm.)
+pub const INVISIBLE: &[RangeInclusive<char>] = &[
+    '\u{034F}'..='\u{034F}',   // combining grapheme joiner
+    '\u{115F}'..='\u{1160}',   // Hangul choseong and jungseong fillers
+    '\u{17B4}'..='\u{17B5}',   // Khmer inherent vowels
+    '\u{180B}'..='\u{180F}',   // Mongolian variation selectors and vowel separator
+    '\u{2065}'..='\u{2065}',   // reserved among the invisible operators
+    '\u{2800}'..='\u{2800}',   // Braille pattern blank
+    '\u{3164}'..='\u{3164}',   // Hangul filler
+    '\u{FE00}'..='\u{FE0F}',   // variation selectors
+    '\u{FFA0}'..='\u{FFA0}',   // halfwidth Hangul filler
+    '\u{FFF0}'..='\u{FFF8}',   // reserved before the interlinear annotation marks
+    '\u{16FE4}'..='\u{16FE4}', // Khitan small script filler
+    '\u{E0000}'..='\u{E0FFF}', // tags, variation selectors supplement
+];
 
 /// A JSON value as text for an error message, cut short: a client decides
 /// how long it is.
@@ -522,6 +567,14 @@ mod tests {
             (
                 r#"{"event":"message","data":" \n\t"}"#,
                 r#"the "message" event needs a non-empty string as "data", got only whitespace"#,
+            ),
+            (
+                r#"{"event":"message","data":"\u200b\u2800 \u3164"}"#,
+                r#"the "message" event needs a non-empty string as "data", got nothing visible"#,
+            ),
+            (
+                r#"{"event":"private","data":{"to":"carol","text":"\ufeff\u0000"}}"#,
+                r#"the "private" event needs a non-empty string as "data", got nothing visible"#,
             ),
             (
                 r#"{"event":"typing","data":"yes"}"#,

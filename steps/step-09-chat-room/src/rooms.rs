@@ -12,6 +12,12 @@
 //! carries the [`Seat`] of its sender, so a member skips its own frames
 //! without a second serialisation or a copy per client. See
 //! `notes/09-chat-room.md`.
+//!
+//! The rooms also keep the one limit that belongs to the whole chat rather
+//! than to one client: `MAX_PUBLISHED_BYTES_PER_SECOND`, step 08's budget of
+//! the hub, here shared by every room and every private message. However
+//! many clients send, the chat publishes no more than that in a second, so
+//! no member has more than that to keep up with.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -19,6 +25,7 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
     },
+    time::Instant,
 };
 
 use axum::extract::ws::Utf8Bytes;
@@ -28,6 +35,7 @@ use crate::{
     inbox::Inbox,
     names::{Nickname, RoomName},
     protocol::ServerEvent,
+    rate_limit::{TokenBucket, Verdict},
 };
 
 /// How many `typing` notices a room keeps for members that have not taken
@@ -54,7 +62,24 @@ pub struct Rooms {
     /// How many messages a room keeps for members that have not taken them
     /// (`QUEUE_CAPACITY`).
     capacity: usize,
+    /// The chat's byte budget, shared by every connection (see
+    /// [`Membership::publish_within`] and [`Rooms::send_private`]).
+    published_bytes: PublishedBytes,
 }
+
+/// The chat's byte budget, `MAX_PUBLISHED_BYTES_PER_SECOND`, shared by every
+/// room and every member: cloning gives another handle to the same one.
+///
+/// A `std::sync::Mutex` of its own, not the directory's: it is held for a
+/// subtraction, never across an `.await`, and a message checked against it
+/// does not wait for joins. `None` until the first message is published
+/// within a budget.
+#[derive(Clone, Debug, Default)]
+struct PublishedBytes(Arc<Mutex<Option<TokenBucket>>>);
+
+/// The chat's byte budget is spent for now: the message was not published.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ChatBusy;
 
 /// What the lock protects.
 #[derive(Debug, Default)]
@@ -101,6 +126,8 @@ pub struct Membership {
     /// `false` for them.
     pub is_typing: bool,
     channels: RoomChannels,
+    /// The chat's byte budget, which this member's messages spend.
+    published_bytes: PublishedBytes,
     /// `None` once the membership has been handed over to a new join.
     rooms: Option<Rooms>,
 }
@@ -127,9 +154,15 @@ pub enum JoinRefused {
 /// A private message could not be delivered.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PrivateRefused {
-    NobodyCalled { nickname: String },
+    NobodyCalled {
+        nickname: String,
+    },
     ToYourself,
-    NotKeepingUp { nickname: String },
+    NotKeepingUp {
+        nickname: String,
+    },
+    /// The chat's byte budget is spent: nothing was delivered.
+    ChatBusy,
 }
 
 impl Rooms {
@@ -138,6 +171,7 @@ impl Rooms {
         Rooms {
             directory: Arc::new(Mutex::new(Directory::default())),
             capacity,
+            published_bytes: PublishedBytes::default(),
         }
     }
 
@@ -190,19 +224,24 @@ impl Rooms {
             room,
             is_typing: false,
             channels,
+            published_bytes: self.published_bytes.clone(),
             rooms: Some(self.clone()),
         });
         Ok(joined)
     }
 
     /// Puts `frame` (a `private` event) into the inbox of whoever is called
-    /// `to`, unless that is `from` itself. Returns the recipient's nickname
-    /// as they chose it.
+    /// `to`, unless that is `from` itself, and if it fits in what is left of
+    /// the chat's budget of `bytes_per_second` at `now` (see
+    /// [`Membership::publish_within`]). Returns the recipient's nickname as
+    /// they chose it.
     pub fn send_private(
         &self,
         from: Seat,
         to: &str,
         frame: impl FnOnce(&str) -> Utf8Bytes,
+        bytes_per_second: u32,
+        now: Instant,
     ) -> Result<String, PrivateRefused> {
         let directory = self.lock();
         let Some(person) = directory.people.get(&to.trim().to_lowercase()) else {
@@ -216,7 +255,13 @@ impl Rooms {
         let nickname = person.nickname.as_str().to_owned();
         let inbox = person.inbox.clone();
         drop(directory);
-        match inbox.push(frame(&nickname)) {
+        let frame = frame(&nickname);
+        // Spent before the push: a frame the recipient's full inbox then
+        // refuses has used its bytes, which errs on the side of less.
+        self.published_bytes
+            .spend(frame.len(), bytes_per_second, now)
+            .map_err(|ChatBusy| PrivateRefused::ChatBusy)?;
+        match inbox.push(frame) {
             Ok(()) => Ok(nickname),
             Err(_full) => Err(PrivateRefused::NotKeepingUp { nickname }),
         }
@@ -358,6 +403,30 @@ impl RoomChannels {
     }
 }
 
+impl PublishedBytes {
+    /// Takes `bytes` from the budget of `bytes_per_second` (bursts of the
+    /// same size), or returns [`ChatBusy`] and takes nothing.
+    ///
+    /// The budget is made full by the first message published through it:
+    /// the rooms are made (in `AppState::new`) with only their queue's size,
+    /// and every connection of one server passes the same limit.
+    fn spend(&self, bytes: usize, bytes_per_second: u32, now: Instant) -> Result<(), ChatBusy> {
+        // A poisoned lock only means another thread panicked while counting;
+        // the count is still a number, so carry on with it.
+        let mut budget = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let verdict = budget
+            .get_or_insert_with(|| TokenBucket::new(bytes_per_second, now))
+            .check_cost(bytes, now);
+        match verdict {
+            Verdict::Allow => Ok(()),
+            Verdict::Drop { .. } => Err(ChatBusy),
+        }
+    }
+}
+
 impl Membership {
     /// Sends a chat message's frame to everyone else in the room. Returns
     /// how many others it went to.
@@ -365,6 +434,25 @@ impl Membership {
         self.channels
             .send_message(self.seat, frame)
             .saturating_sub(1)
+    }
+
+    /// Publishes like [`Membership::publish`] if the frame fits in what is
+    /// left of the chat's budget of `bytes_per_second`
+    /// (`MAX_PUBLISHED_BYTES_PER_SECOND`); otherwise publishes nothing and
+    /// returns [`ChatBusy`].
+    ///
+    /// The budget counts the frame the room's members receive, envelope,
+    /// room and nickname included, once however many members receive it:
+    /// what it bounds is what one member may have to take in a second.
+    pub fn publish_within(
+        &self,
+        frame: Utf8Bytes,
+        bytes_per_second: u32,
+        now: Instant,
+    ) -> Result<usize, ChatBusy> {
+        self.published_bytes
+            .spend(frame.len(), bytes_per_second, now)?;
+        Ok(self.publish(frame))
     }
 
     /// Tells everyone else in the room whether this member is typing.
@@ -469,5 +557,41 @@ mod tests {
         assert_eq!(joined.from, seat);
         drop(member);
         assert_eq!(rooms.members("random"), ["carol"]);
+    }
+
+    /// The chat's budget is shared: once the messages of two members have
+    /// spent it, a third member's message is refused too, and so is a
+    /// private message, and nothing of either is delivered; time refills
+    /// the budget for everyone.
+    #[test]
+    fn the_published_byte_budget_is_shared_by_every_sender() {
+        // Arrange: a budget of about two frames of 400 bytes.
+        let rooms = Rooms::new(16);
+        let (_listener, mut hears) = join(&rooms, "listener", "general");
+        // Each keeps what it hears: a member counts only while subscribed.
+        let (members, _they_hear): (Vec<Membership>, Vec<JoinedRoom>) = ["ann", "ben", "cat"]
+            .iter()
+            .map(|name| join(&rooms, name, "general"))
+            .unzip();
+        let frame = || Utf8Bytes::from("x".repeat(400));
+        let start = Instant::now();
+
+        // Act
+        let first = members[0].publish_within(frame(), 1000, start);
+        let second = members[1].publish_within(frame(), 1000, start);
+        let third = members[2].publish_within(frame(), 1000, start);
+        let private = rooms.send_private(members[2].seat, "listener", |_| frame(), 1000, start);
+        let later = start + std::time::Duration::from_secs(1);
+        let after_a_second = members[2].publish_within(frame(), 1000, later);
+
+        // Assert: each went to the three others in the room, or nowhere.
+        assert_eq!((first, second), (Ok(3), Ok(3)));
+        assert_eq!(third, Err(ChatBusy));
+        assert_eq!(private, Err(PrivateRefused::ChatBusy));
+        assert_eq!(after_a_second, Ok(3));
+        let published = std::iter::from_fn(|| hears.messages.try_recv().ok())
+            .filter(|heard| heard.frame.len() == 400)
+            .count();
+        assert_eq!(published, 3);
     }
 }

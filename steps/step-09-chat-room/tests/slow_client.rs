@@ -47,12 +47,14 @@ fn resident_kib() -> u64 {
 }
 
 /// The limits for these tests: the default queue of 256 messages, no rate
-/// limit to speak of (one client sends 2,000 messages at once), and a write
-/// timeout and heartbeat far longer than the test, so that the only thing
-/// that can end the slow client is falling behind.
+/// or byte limits to speak of (one client sends 2,000 messages of 8 KiB at
+/// once), and a write timeout and heartbeat far longer than the test, so
+/// that the only thing that can end the slow client is falling behind.
 fn config() -> Config {
     Config {
         max_messages_per_second: 1_000_000,
+        max_bytes_per_second: 1_000_000_000,
+        max_published_bytes_per_second: 1_000_000_000,
         heartbeat_interval: Duration::from_secs(600),
         heartbeat_timeout: Duration::from_secs(600),
         ..Config::default()

@@ -35,7 +35,10 @@ const MESSAGES: usize = 1_000;
 async fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
     // Arrange
     let state = AppState::new(Config {
+        // No rate or byte limits to speak of: 1,000 messages of 8 KiB at once.
         max_messages_per_second: 1_000_000,
+        max_bytes_per_second: 1_000_000_000,
+        max_published_bytes_per_second: 1_000_000_000,
         heartbeat_interval: Duration::from_secs(600),
         heartbeat_timeout: WRITE_TIMEOUT,
         ..Config::default()
