@@ -51,7 +51,7 @@ const SOMETHING_VISIBLE: [(&str, &str); 4] = [
 /// A server whose rate limit leaves room for every case at once: the test
 /// sends two dozen frames in a blink, more than the default burst of 20,
 /// and is about what the frames say, not how fast they come.
-async fn spawn_app() -> SocketAddr {
+async fn spawn_app_with_room_for_every_case() -> SocketAddr {
     let state = AppState::new(Config {
         max_messages_per_second: 1000,
         ..Config::default()
@@ -72,7 +72,7 @@ fn says_nothing_visible(event: &str, refusal: &str) -> bool {
 #[tokio::test]
 async fn text_with_nothing_visible_is_refused() {
     // Arrange: the sender hears the bystander join, and nothing after that.
-    let addr = spawn_app().await;
+    let addr = spawn_app_with_room_for_every_case().await;
     let (mut sender, _id) = connect_as(addr, "sender").await;
     let (mut bystander, _bystander_id) = connect_as(addr, "bystander").await;
     assert_eq!(next_event(&mut sender).await["event"], "joined");
@@ -99,7 +99,7 @@ async fn text_with_nothing_visible_is_refused() {
 #[tokio::test]
 async fn text_with_something_visible_among_them_goes_through() {
     // Arrange
-    let addr = spawn_app().await;
+    let addr = spawn_app_with_room_for_every_case().await;
     let (mut sender, _id) = connect_as(addr, "sender").await;
     let (mut reader, _reader_id) = connect_as(addr, "reader").await;
 
