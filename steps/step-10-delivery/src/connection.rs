@@ -818,16 +818,23 @@ impl Connection {
         self.spend_published(&message)?;
         // `from` is the server's record of the writer: a client cannot
         // write another name. The JSON is written once, for everyone.
+        let writer = self.id.clone();
         let deliver: Delivery = Box::new(move |stored| {
             let frame = message_event(stored).to_json().into();
-            channels.send_message(seat, stored.id, frame);
+            // Everyone's copy but the writer's own, which it skips.
+            let receivers = channels
+                .send_message(seat, stored.id, frame)
+                .saturating_sub(1);
+            // Step 09's line, now said on the database thread, once the
+            // message is stored and sent; `debug`: under load, a line per
+            // message costs more than the message.
+            debug!("message from {writer} sent to {receivers} clients");
         });
         let saved = self
             .store
             .save(message, deliver)
             .await
             .map_err(not_stored)?;
-        debug!("message {} from {} stored and sent", saved.id, self.id);
         Ok(json!({ "id": saved.id.to_string(), "at": saved.at }))
     }
 
