@@ -32,7 +32,10 @@ async fn joining_answers_with_the_room_and_tells_the_others() {
     assert_eq!(answer["room"], "general");
     assert_eq!(answer["users"], json!(["alice", "Bob"]));
     assert_eq!(answer["recovered"], false);
-    assert!(answer["session"].as_str().is_some_and(|s| s.len() == 32), "{answer}");
+    assert!(
+        answer["session"].as_str().is_some_and(|s| s.len() == 32),
+        "{answer}"
+    );
     let heard = next_event(&mut alice).await;
     assert_eq!(
         heard,

@@ -6,41 +6,14 @@
 
 mod common;
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-    process::Stdio,
-};
+use std::{collections::BTreeMap, path::Path, process::Stdio};
 
-use common::{RunningBinary, chat_message, connect_as, next_ack};
+use common::{RunningBinary, TempDatabase, chat_message, connect_as, next_ack};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use testkit::{Client, DEADLINE, connect, next_event};
 use tokio::{process::Command, time::timeout};
 use tokio_tungstenite::tungstenite::Message;
-
-/// A database file of this test's own, removed (with its WAL files) when
-/// dropped.
-struct TempDatabase(PathBuf);
-
-impl TempDatabase {
-    fn new(name: &str) -> TempDatabase {
-        let unique = format!("step-10-{name}-{}-{}.db", std::process::id(), next_ack());
-        TempDatabase(std::env::temp_dir().join(unique))
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("a temp path is UTF-8")
-    }
-}
-
-impl Drop for TempDatabase {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
 
 /// Sends messages as fast as the answers come (ten in flight), until the
 /// connection breaks; returns every message acknowledged, by id.
@@ -152,7 +125,7 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
 async fn a_file_that_is_not_a_database_stops_the_server() {
     // Arrange
     let database = TempDatabase::new("garbage");
-    std::fs::write(&database.0, "not a database\n".repeat(1000)).expect("write the file");
+    std::fs::write(database.path(), "not a database\n".repeat(1000)).expect("write the file");
 
     // Act
     let output = Command::new(env!("CARGO_BIN_EXE_step-10-delivery"))

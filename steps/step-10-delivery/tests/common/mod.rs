@@ -1,8 +1,11 @@
-//! Helpers shared by step 09's tests: start the app on a free port (and
+//! Helpers shared by step 10's tests: start the app on a free port (and
 //! shut it down gracefully), count its live connections, join a room, send
 //! frames and read their answers (acknowledgements), read chat messages,
 //! connect a client that stops reading, read the `error` the server answers
-//! a bad frame with, and run the real binary.
+//! a bad frame with (or the refusal on its ack), read up to a 1001, flood
+//! a room within a tight rate limit, speak
+//! through a member that is no connection, and run the real binary (on a
+//! database file of its own).
 //!
 //! The plumbing no lesson is about — a deadline on every wait, the WebSocket
 //! client (`connect`, `send_frame`, `next_event`), the server's log lines
@@ -14,20 +17,36 @@
 
 use std::{
     net::SocketAddr,
+    path::PathBuf,
     process::Stdio,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicI64, AtomicU64, Ordering},
 };
 
+use futures::SinkExt;
 use serde_json::{Value, json};
-use step_10_delivery::{AppState, public_folder, serve};
-use testkit::{Client, DEADLINE, GracefulServer, connect, next_event, read_greeting, send_frame};
+use step_10_delivery::{
+    AppState,
+    config::Config,
+    inbox::Inbox,
+    names::{Nickname, RoomName},
+    protocol::ServerEvent,
+    public_folder,
+    rooms::{Membership, Rooms},
+    serve,
+};
+use testkit::{
+    Client, DEADLINE, GracefulServer, connect, next_event, next_frame, read_greeting, send_frame,
+};
 use tokio::{
-    io::{AsyncBufReadExt, BufReader, Lines},
-    net::TcpSocket,
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    net::{TcpSocket, TcpStream},
     process::{Child, ChildStdout, Command},
     time::timeout,
 };
-use tokio_tungstenite::{MaybeTlsStream, client_async, tungstenite::Message};
+use tokio_tungstenite::{
+    MaybeTlsStream, client_async,
+    tungstenite::{Message, protocol::frame::coding::CloseCode},
+};
 
 /// Starts the app with a fresh [`AppState`] (an empty chat, the default
 /// limits).
@@ -87,7 +106,7 @@ pub async fn request(
     send_frame(client, Message::text(frame)).await;
     let mut before = Vec::new();
     loop {
-        let frame = next_event(client).await;
+        let frame = next_event_skipping_pings(client).await;
         if frame["ack"] != ack {
             before.push(frame);
             continue;
@@ -100,6 +119,38 @@ pub async fn request(
     }
 }
 
+/// The next text frame as JSON, skipping the server's pings (and pongs) on
+/// the way: what a test reads when its server pings quickly (see
+/// `heartbeats.rs`), or when it must not care whether a ping came first.
+/// Reading a ping is also what makes the client answer it.
+pub async fn next_event_skipping_pings(client: &mut Client) -> Value {
+    loop {
+        match next_frame(client).await {
+            Message::Text(text) => {
+                return serde_json::from_str(&text)
+                    .unwrap_or_else(|error| panic!("the server sent JSON ({error}): {text}"));
+            }
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `envelope` (a JSON object) with a fresh `"ack"`, and returns the
+/// refusal that must come back *on that ack*, as the very next frame:
+/// `{"ack": n, "error": {"message": ...}}`, and no `error` event.
+pub async fn refusal_on_ack(client: &mut Client, mut envelope: Value) -> String {
+    let ack = next_ack();
+    envelope["ack"] = json!(ack);
+    send_frame(client, Message::text(envelope.to_string())).await;
+    let reply = next_event(client).await;
+    assert_eq!(reply["ack"], ack, "the answer to {envelope}: {reply}");
+    reply["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a refusal on the ack carries a message: {reply}"))
+        .to_owned()
+}
+
 /// [`request`] that must be answered with data, before any other frame.
 pub async fn request_ok(client: &mut Client, event: &str, data: Value) -> Value {
     let (answer, before) = request(client, event, data).await;
@@ -108,7 +159,10 @@ pub async fn request_ok(client: &mut Client, event: &str, data: Value) -> Value 
 }
 
 /// Joins `room` as `nickname`; returns the answer's data
-/// (`{"nickname","room","users"}`).
+/// (`{"nickname","room","users","session","recovered"}`). The room's
+/// history (`HISTORY_SIZE` messages at most) follows the answer: a test
+/// that reads on after a join into a room with messages in it gets those
+/// first.
 pub async fn join(client: &mut Client, nickname: &str, room: &str) -> Value {
     request_ok(
         client,
@@ -169,8 +223,44 @@ pub async fn next_message_skipping_notices(client: &mut Client) -> ChatMessage {
         if let Some(message) = chat_message(&event) {
             return message;
         }
-        let notice = ["joined", "left", "typing"].contains(&event["event"].as_str().unwrap_or(""));
-        assert!(notice, "expected a message or a notice, got {event}");
+        assert!(
+            is_notice(&event),
+            "expected a message or a notice, got {event}"
+        );
+    }
+}
+
+/// Whether `event` is a `joined`, `left` or `typing` notice: what a member
+/// hears about the room besides its messages.
+pub fn is_notice(event: &Value) -> bool {
+    ["joined", "left", "typing"].contains(&event["event"].as_str().unwrap_or(""))
+}
+
+/// Reads frames until the server's close frame, and checks it is 1001
+/// "server shutting down"; returns the chat messages that came before it.
+/// Pings and room notices on the way are skipped (a member hears others
+/// join and leave until the end). Reading on also sends the client's close
+/// reply.
+pub async fn messages_then_going_away(mut client: Client) -> Vec<ChatMessage> {
+    let mut messages = Vec::new();
+    loop {
+        match next_frame(&mut client).await {
+            Message::Text(text) => {
+                let event: Value = serde_json::from_str(&text).expect("the server sends JSON");
+                match chat_message(&event) {
+                    Some(message) => messages.push(message),
+                    None => assert!(is_notice(&event), "expected a message or a notice: {event}"),
+                }
+            }
+            Message::Close(close) => {
+                let close = close.expect("the close frame gives a reason");
+                assert_eq!(close.code, CloseCode::Away, "close code 1001");
+                assert_eq!(close.reason, "server shutting down");
+                return messages;
+            }
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected a message or the close frame, got {other:?}"),
+        }
     }
 }
 
@@ -200,6 +290,56 @@ pub async fn error_reply(client: &mut Client, frame: Message) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("an error event carries a message: {reply}"))
         .to_owned()
+}
+
+// --- floods -------------------------------------------------------------
+
+/// The floods' rate limit: two frames a second (bursts of two): slow enough that no token comes
+/// back while the test's burst is read, so the counts are exact. The
+/// flooder's `join` takes the first, its first message the second.
+pub const PER_SECOND: u32 = 2;
+
+/// What the flooder is told about its dropped messages.
+pub const SLOW_DOWN: &str =
+    "slow down: at most 2 messages per second; the messages beyond that were dropped";
+
+/// A server with the test's rate limit, and a bystander who has joined.
+pub async fn a_room_with_a_bystander() -> (SocketAddr, Client) {
+    let state = AppState::in_memory(Config {
+        max_messages_per_second: PER_SECOND,
+        ..Config::default()
+    });
+    let addr = spawn_app_with(state).await;
+    let (bystander, _) = connect_as(addr, "bystander").await;
+    (addr, bystander)
+}
+
+/// Writes `frames` to `client` in one go: queued, then flushed once.
+pub async fn write_burst(client: &mut Client, frames: &[Value]) {
+    let burst = async {
+        for frame in frames {
+            client.feed(Message::text(frame.to_string())).await?;
+        }
+        client.flush().await
+    };
+    timeout(DEADLINE, burst)
+        .await
+        .expect("written in time")
+        .expect("the connection is open");
+}
+
+/// A join as `nickname` with an `ack`, then twenty messages, `ack` or not:
+/// the flood.
+pub fn join_then_twenty(nickname: &str, acks: Option<&[u64]>) -> Vec<Value> {
+    let join = json!({ "event": "join", "data": { "nickname": nickname }, "ack": next_ack() });
+    let messages = (0..20).map(|index| {
+        let mut frame = json!({ "event": "message", "data": format!("flood {index}") });
+        if let Some(acks) = acks {
+            frame["ack"] = json!(acks[index]);
+        }
+        frame
+    });
+    std::iter::once(join).chain(messages).collect()
 }
 
 // --- slow and stalled clients -------------------------------------------
@@ -251,7 +391,93 @@ pub async fn connect_stalling_client(addr: SocketAddr, nickname: &str) -> (Clien
     (client, id)
 }
 
+/// Opens a bare TCP connection and sends `bytes` (part of an HTTP request,
+/// say), then leaves it as it is: what an attacker's connection costs the
+/// server.
+pub async fn connection_that_sent(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut tcp = timeout(DEADLINE, TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("the server accepts TCP connections");
+    timeout(DEADLINE, tcp.write_all(bytes))
+        .await
+        .expect("write in time")
+        .expect("the connection is open");
+    tcp
+}
+
+// --- a member without a connection ---------------------------------------
+
+/// A member of `room` called `nickname` that is no connection: the test
+/// holds its membership in `rooms` and says things through it with
+/// [`publish_as`], as fast as a loop can, so that a burst is wholly in the
+/// room's queue before any connection's task has run. (What it would hear
+/// itself is of no interest, and dropped at once.)
+pub fn member_without_connection(rooms: &Rooms, nickname: &str, room: &str) -> Membership {
+    let mut member = None;
+    let nickname = Nickname::parse(nickname).expect("a valid nickname");
+    let room = RoomName::parse(Some(room)).expect("a valid room name");
+    let _hears = rooms
+        .join(
+            Rooms::next_seat(),
+            nickname,
+            room,
+            &Inbox::new(1),
+            &mut member,
+            None,
+        )
+        .expect("the nickname is free");
+    member.expect("a successful join gives a membership")
+}
+
+/// Says `text` to the room of `member`, as the database thread does once a
+/// message of its connection is stored: a `message` event from its
+/// nickname, with a fresh id, into the room's channel, for everyone else.
+/// Nothing is stored: this is the room's side of a message only.
+pub fn publish_as(member: &Membership, text: String) {
+    // Far above any row id a test's database reaches, so no replay of a
+    // join counts these as already sent.
+    static IDS: AtomicI64 = AtomicI64::new(1_000_000_000);
+    let id = IDS.fetch_add(1, Ordering::Relaxed);
+    let message = ServerEvent::Message {
+        id: id.to_string(),
+        room: member.room.as_str().to_owned(),
+        from: member.nickname.as_str().to_owned(),
+        text,
+        at: 0,
+    };
+    member
+        .channels()
+        .send_message(member.seat, id, message.to_json().into());
+}
+
 // --- the real binary ------------------------------------------------------
+
+/// A database file of a test's own in the system's temp folder, removed
+/// (with its WAL files) when dropped: tests must not share a file, and must
+/// not write the default `data/chat.db`.
+pub struct TempDatabase(PathBuf);
+
+impl TempDatabase {
+    /// A name no other test of any run uses: the process id and a counter.
+    pub fn new(name: &str) -> TempDatabase {
+        let unique = format!("step-10-{name}-{}-{}.db", std::process::id(), next_ack());
+        TempDatabase(std::env::temp_dir().join(unique))
+    }
+
+    /// The path, as `DATABASE_PATH` takes it.
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("a temp path is UTF-8")
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
 
 /// The step's own binary, started by a test with some settings, on a free
 /// port, its log read line by line. Killed when dropped.
@@ -262,13 +488,22 @@ pub struct RunningBinary {
     /// Every line it logged up to and including "listening on".
     pub startup: Vec<String>,
     log: Lines<BufReader<ChildStdout>>,
+    /// The database it was given when the settings named none; removed
+    /// after the process is killed (fields drop in order).
+    _database: Option<TempDatabase>,
 }
 
 impl RunningBinary {
-    /// Starts the binary with `settings` (and `PORT=0`), or inside `sh -c
-    /// "<shell_prefix> exec ..."` when a prefix such as `ulimit -n 1024;` is
-    /// given, and waits until it logs where it listens.
+    /// Starts the binary with `settings` (and `PORT=0`, and a
+    /// [`TempDatabase`] of its own unless `settings` name a
+    /// `DATABASE_PATH`), or inside `sh -c "<shell_prefix> exec ..."` when a
+    /// prefix such as `ulimit -n 1024;` is given, and waits until it logs
+    /// where it listens.
     pub async fn start(settings: &[(&str, &str)], shell_prefix: Option<&str>) -> RunningBinary {
+        let database = settings
+            .iter()
+            .all(|(name, _)| *name != "DATABASE_PATH")
+            .then(|| TempDatabase::new("binary"));
         let binary = env!("CARGO_BIN_EXE_step-10-delivery");
         let mut command = match shell_prefix {
             None => Command::new(binary),
@@ -282,6 +517,7 @@ impl RunningBinary {
             .env("PORT", "0")
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
+            .envs(database.iter().map(|file| ("DATABASE_PATH", file.path())))
             .envs(settings.iter().copied())
             .stdout(Stdio::piped())
             .kill_on_drop(true);
@@ -310,6 +546,7 @@ impl RunningBinary {
             addr,
             startup,
             log,
+            _database: database,
         }
     }
 
