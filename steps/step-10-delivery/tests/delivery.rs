@@ -3,7 +3,8 @@
 //! while others publish; far behind, the client is told how many it missed;
 //! a retry (same `client_offset`) is one message; a session is taken back
 //! while its old connection still looks alive, with the private messages
-//! it missed; a write the database refuses is refused, and its retry works.
+//! it missed; a write the database refuses is refused, and its retry works;
+//! a message over the chat's budget is refused before it is stored.
 //!
 //! Run with `cargo test -p step-10-delivery --test delivery`.
 
@@ -353,4 +354,51 @@ async fn ids_increase_in_the_order_messages_arrive() {
         ids.insert(id);
     }
     assert_eq!(ids.len(), 50);
+}
+
+/// The chat's budget (`MAX_PUBLISHED_BYTES_PER_SECOND`) is spent before a
+/// message is stored: with room for two messages of 15 KB, the third is
+/// refused on its ack ("the chat is busy"), the room hears only the first
+/// two, and a member who joins afterwards finds only those two in the
+/// history — the refused one was never stored. (Step 08 dropped it before
+/// publishing; step 10 publishes from the database, so it must be refused
+/// before the database.)
+#[tokio::test]
+async fn a_message_over_the_chats_budget_is_refused_before_it_is_stored() {
+    // Arrange: the smallest budget allowed, 32 KiB a second.
+    let addr = spawn_app_with(AppState::in_memory(Config {
+        max_published_bytes_per_second: 32_768,
+        ..Config::default()
+    }))
+    .await;
+    let (mut bob, _) = connect_as(addr, "bob").await;
+    let (mut alice, _) = connect_as(addr, "alice").await;
+    let _joined = next_event(&mut bob).await;
+    let texts: Vec<String> = (0..3)
+        .map(|n| format!("{n} {}", "x".repeat(15_000)))
+        .collect();
+
+    // Act
+    let mut answers = Vec::new();
+    for text in &texts {
+        answers.push(request(&mut alice, "message", json!(text)).await.0);
+    }
+
+    // Assert: two stored and sent, the third refused on its ack...
+    assert!(answers[0].is_ok() && answers[1].is_ok(), "{answers:.80?}");
+    let refusal = answers[2]
+        .clone()
+        .expect_err("the third is over the budget");
+    assert!(refusal.starts_with("the chat is busy"), "{refusal}");
+    for text in &texts[..2] {
+        assert_eq!(&next_message(&mut bob).await.text, text);
+    }
+    assert_nothing_arrives(&mut bob).await;
+    // ...and not in the history either.
+    let (mut carol, _) = connect(addr).await;
+    join(&mut carol, "carol", "general").await;
+    for text in &texts[..2] {
+        assert_eq!(&next_message(&mut carol).await.text, text);
+    }
+    assert_nothing_arrives(&mut carol).await;
 }
