@@ -25,6 +25,7 @@
 
 use std::{
     fmt,
+    future::Future,
     ops::ControlFlow,
     pin::Pin,
     sync::{Arc, LazyLock},
@@ -35,7 +36,7 @@ use axum::{
     Error,
     extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code},
 };
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt, stream::FuturesUnordered};
 use serde_json::{Value, json};
 use tokio::{
     sync::{
@@ -94,6 +95,22 @@ pub const TYPING_PER_SECOND: u32 = 4;
 /// The answer of an event: data for an acknowledgement, or the sentence
 /// that says why it was refused.
 type Answer = Result<Value, String>;
+
+/// An answer that comes once the database has stored the message.
+type LaterAnswer = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// A message being stored, and the `ack` to answer it on.
+type Saving = Pin<Box<dyn Future<Output = (Option<Ack>, Answer)> + Send>>;
+
+/// What an event gives: its answer now, or once its message is stored.
+enum Outcome {
+    Now(Answer),
+    Later(LaterAnswer),
+}
+
+/// The most messages of one connection being stored at once; past it, the
+/// connection reads nothing more from its client until one is answered.
+pub const MAX_SAVES_IN_FLIGHT: usize = 4;
 
 /// The close code for a connection whose session a newer one took back:
 /// one of the codes RFC 6455 leaves to applications (4000–4999).
@@ -280,6 +297,9 @@ pub struct Connection {
     inbox: Arc<Inbox>,
     /// Every message, committed before anyone hears of it.
     store: Store,
+    /// This client's messages being stored, each with the `ack` to answer
+    /// it on.
+    saving: FuturesUnordered<Saving>,
     /// Every session of the last `RECOVERY_SECONDS`.
     sessions: Sessions,
     /// This connection's session secret, once it has joined.
@@ -334,6 +354,7 @@ impl Connection {
             typing_feed: None,
             inbox: Inbox::new(config.queue_capacity),
             store: state.store.clone(),
+            saving: FuturesUnordered::new(),
             sessions: state.sessions.clone(),
             session: None,
             taken_over: None,
@@ -390,8 +411,13 @@ impl Connection {
                 () = &mut self.heartbeat_timer => self.on_heartbeat_due().await,
                 published = next_from(&mut self.feed), if !self.closing => self.forward(published).await,
                 private = self.inbox.next(), if !self.closing => self.forward_private(private).await,
+                (ack, answer) = next_saved(&mut self.saving) => self.answer(ack, answer).await,
                 notice = next_from(&mut self.typing_feed), if typing_wanted => self.forward_typing(notice).await,
-                received = self.socket.recv() => self.on_frame(received).await,
+                // Back-pressure: with too many messages being stored, stop
+                // reading until one is answered.
+                received = self.socket.recv(), if self.saving.len() < MAX_SAVES_IN_FLIGHT => {
+                    self.on_frame(received).await
+                }
             };
             if let ControlFlow::Break(ending) = next {
                 return ending;
@@ -630,10 +656,19 @@ impl Connection {
     /// `error` event. One bad frame does not end the connection.
     async fn on_text(&mut self, text: Utf8Bytes) -> Next {
         match protocol::parse_client_frame(&text) {
-            Ok(frame) => {
-                let answer = self.on_event(frame.event).await;
-                self.answer(frame.ack, answer).await
-            }
+            Ok(frame) => match self.on_event(frame.event).await {
+                Outcome::Now(answer) => self.answer(frame.ack, answer).await,
+                Outcome::Later(answer) => {
+                    // Stored while this connection goes on reading: a client
+                    // with several messages in flight has them committed in
+                    // one batch, not one commit after another. Answered in
+                    // the `saving` branch of `run`.
+                    let ack = frame.ack;
+                    self.saving
+                        .push(Box::pin(async move { (ack, answer.await) }));
+                    ControlFlow::Continue(())
+                }
+            },
             Err(refused) => {
                 self.answer(refused.ack, Err(refused.error.to_string()))
                     .await
@@ -645,27 +680,27 @@ impl Connection {
     /// [`ClientEvent`] and an arm here, and nothing else changes. Each event
     /// gives its answer: the data of its acknowledgement, or why it was
     /// refused.
-    async fn on_event(&mut self, event: ClientEvent) -> Answer {
+    async fn on_event(&mut self, event: ClientEvent) -> Outcome {
         match event {
             ClientEvent::Join {
                 nickname,
                 room,
                 session,
                 last_id,
-            } => {
+            } => Outcome::Now(
                 self.on_join(&nickname, room.as_deref(), session, last_id)
-                    .await
-            }
+                    .await,
+            ),
             ClientEvent::Message {
                 text,
                 client_offset,
-            } => self.on_message(text, client_offset).await,
-            ClientEvent::Typing { typing } => self.on_typing(typing),
+            } => self.on_message(text, client_offset),
+            ClientEvent::Typing { typing } => Outcome::Now(self.on_typing(typing)),
             ClientEvent::Private {
                 to,
                 text,
                 client_offset,
-            } => self.on_private(&to, text, client_offset).await,
+            } => self.on_private(&to, text, client_offset),
         }
     }
 
@@ -796,8 +831,10 @@ impl Connection {
     /// (same `client_offset`) is answered with the original, not sent
     /// again. Before that, it must fit in the chat's budget (see
     /// [`Connection::spend_published`]).
-    async fn on_message(&mut self, text: String, client_offset: Option<String>) -> Answer {
-        let member = self.member.as_mut().ok_or("join a room first")?;
+    fn on_message(&mut self, text: String, client_offset: Option<String>) -> Outcome {
+        let Some(member) = self.member.as_mut() else {
+            return Outcome::Now(Err("join a room first".to_owned()));
+        };
         if member.is_typing {
             member.say_typing(false);
         }
@@ -815,7 +852,9 @@ impl Connection {
             client_offset,
             at: now_ms(),
         };
-        self.spend_published(&message)?;
+        if let Err(refused) = self.spend_published(&message) {
+            return Outcome::Now(Err(refused));
+        }
         // `from` is the server's record of the writer: a client cannot
         // write another name. The JSON is written once, for everyone.
         let writer = self.id.clone();
@@ -830,12 +869,17 @@ impl Connection {
             // message costs more than the message.
             debug!("message from {writer} sent to {receivers} clients");
         });
-        let saved = self
-            .store
-            .save(message, deliver)
-            .await
-            .map_err(not_stored)?;
-        Ok(json!({ "id": saved.id.to_string(), "at": saved.at }))
+        self.saved_later(message, deliver)
+    }
+
+    /// The answer of a message that is being stored: its `{id, at}` once the
+    /// database has committed it (and sent it), or why it was not.
+    fn saved_later(&self, message: NewMessage, deliver: Delivery) -> Outcome {
+        let store = self.store.clone();
+        Outcome::Later(Box::pin(async move {
+            let saved = store.save(message, deliver).await.map_err(not_stored)?;
+            Ok(json!({ "id": saved.id.to_string(), "at": saved.at }))
+        }))
     }
 
     /// `typing`: tell the room, unless this client says it too often, when
@@ -855,12 +899,21 @@ impl Connection {
     /// `private`: a message for one person, in whatever room they are;
     /// within the chat's budget and stored first, like a room message, so it
     /// survives their absence.
-    async fn on_private(
+    fn on_private(&mut self, to: &str, text: String, client_offset: Option<String>) -> Outcome {
+        match self.private_message(to, text, client_offset) {
+            Ok((message, deliver)) => self.saved_later(message, deliver),
+            Err(refused) => Outcome::Now(Err(refused)),
+        }
+    }
+
+    /// The private message to store, and how to deliver it once stored; or
+    /// why it is refused (nobody by that name, the budget spent).
+    fn private_message(
         &mut self,
         to: &str,
         text: String,
         client_offset: Option<String>,
-    ) -> Answer {
+    ) -> Result<(NewMessage, Delivery), String> {
         let member = self.member.as_ref().ok_or("join a room first")?;
         let recipient = self
             .rooms
@@ -897,12 +950,7 @@ impl Connection {
                 frame,
             });
         });
-        let saved = self
-            .store
-            .save(message, deliver)
-            .await
-            .map_err(not_stored)?;
-        Ok(json!({ "id": saved.id.to_string(), "at": saved.at }))
+        Ok((message, deliver))
     }
 
     /// The client kept sending far past its frame budget (see
@@ -1266,6 +1314,15 @@ fn frame_bytes(message: &NewMessage) -> usize {
 /// sent, and the client may try again.
 fn not_stored(error: crate::store::StoreError) -> String {
     format!("the message was not stored ({error}), so nobody got it; try again")
+}
+
+/// The next of this client's messages to be stored, with its `ack`;
+/// forever while none is being stored.
+async fn next_saved(saving: &mut FuturesUnordered<Saving>) -> (Option<Ack>, Answer) {
+    match saving.next().await {
+        Some(saved) => saved,
+        None => std::future::pending().await,
+    }
 }
 
 /// Waits until a newer connection takes the session over (`Ok`), or until

@@ -185,6 +185,9 @@ struct RefusalLog {
 impl AppState {
     /// A fresh state: no connections yet, an empty chat, and these limits.
     pub fn new(config: Config, store: Store) -> Self {
+        // A batch's messages reach a room at once: keep it well inside the
+        // room's queue (see `Store::limit_batches`).
+        store.limit_batches(config.queue_capacity / 2);
         AppState {
             live_connections: watch::Sender::new(0),
             rooms: Rooms::new(config.queue_capacity),

@@ -25,8 +25,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
-/// At most this many jobs are taken into one batch (one transaction). A
-/// cap, so that a flood of messages still lets a waiting history read in.
+/// At most this many jobs are taken into one batch (one transaction), unless
+/// [`Store::limit_batches`] says fewer. A cap, so that a flood of messages
+/// still lets a waiting history read in.
 const MAX_BATCH: usize = 512;
 
 /// A message to store.
@@ -133,6 +134,8 @@ enum Job {
     /// For tests and drills: refuse every write as if the disk were full
     /// (`true`), or stop (`false`).
     SimulateFull(bool),
+    /// From now on, at most this many jobs per batch.
+    LimitBatches(usize),
 }
 
 /// A handle to the database thread; cloning gives another handle to the
@@ -174,6 +177,15 @@ impl Store {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Find { query, reply })?;
         answer.await.map_err(|_| gone())?
+    }
+
+    /// Takes at most `jobs` jobs into one batch. A batch's messages reach
+    /// their room all at once, so a batch bigger than a room's queue
+    /// (`QUEUE_CAPACITY`) would put every member that far behind in one go,
+    /// and the slow-consumer policy would cut them all off: `AppState::new`
+    /// keeps batches to half the queue.
+    pub fn limit_batches(&self, jobs: usize) {
+        let _ = self.send(Job::LimitBatches(jobs.clamp(1, MAX_BATCH)));
     }
 
     /// For tests and drills: makes every write fail as a full disk does
@@ -278,6 +290,8 @@ struct Writer {
     since_trim: HashMap<String, usize>,
     /// Set by [`Job::SimulateFull`].
     full: bool,
+    /// Set by [`Job::LimitBatches`].
+    max_batch: usize,
 }
 
 /// A save waiting for its batch's commit.
@@ -296,6 +310,7 @@ impl Writer {
             retention,
             since_trim: HashMap::new(),
             full: false,
+            max_batch: MAX_BATCH,
         }
     }
 
@@ -304,7 +319,8 @@ impl Writer {
     fn run(mut self, waiting: &mpsc::Receiver<Job>) {
         while let Ok(first) = waiting.recv() {
             let mut saves = Vec::new();
-            for job in std::iter::once(first).chain(waiting.try_iter().take(MAX_BATCH - 1)) {
+            let more = waiting.try_iter().take(self.max_batch - 1);
+            for job in std::iter::once(first).chain(more) {
                 if matches!(job, Job::Save { .. }) {
                     saves.push(job);
                 } else {
@@ -370,6 +386,7 @@ impl Writer {
                 let _ = reply.send(find(&self.connection, &query));
             }
             Job::SimulateFull(full) => self.full = full,
+            Job::LimitBatches(jobs) => self.max_batch = jobs,
             Job::Save { .. } => {}
         }
     }
