@@ -117,3 +117,22 @@ async fn fill(window: &Browser, selector: &str, text: &str) {
     .unwrap_or_else(|_| panic!("filled in `{selector}` within {WAIT:?}"))
     .unwrap_or_else(|error| panic!("fill in `{selector}` with {text:?}: {error}"));
 }
+
+/// What of the chat room's page a short window hides: the window's height,
+/// which of the join form, the message box and its button are not wholly
+/// inside it (`hidden`, an empty list when all fit), and the id of the
+/// focused element: `{"height", "hidden", "focus"}`.
+pub async fn what_is_out_of_view(browser: &Browser) -> Value {
+    browser
+        .execute(
+            "const inView = (id) => {
+                 const box = document.getElementById(id).getBoundingClientRect();
+                 return box.top >= 0 && box.bottom <= window.innerHeight;
+             };
+             return { height: window.innerHeight,
+                      hidden: ['nickname', 'join', 'message-input', 'send'].filter(id => !inView(id)),
+                      focus: document.activeElement.id };",
+            vec![],
+        )
+        .await
+}

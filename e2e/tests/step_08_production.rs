@@ -11,15 +11,14 @@
 //! `cargo test -p e2e --test step_08_production`; the step is explained in
 //! `notes/08-production.md`.
 
-use std::io;
+mod common;
 
+use common::serve_step_08;
 use e2e::{
-    GracefulServer, StopSignal, WAIT,
+    GracefulServer, WAIT,
     chat::{self, say},
 };
 use serde_json::json;
-use step_08_production::{AppState, public_folder, serve};
-use tokio::net::TcpListener;
 
 /// The page's title.
 const TITLE: &str = "Step 08 · Chat, production-grade";
@@ -158,12 +157,4 @@ async fn a_page_from_another_origin_cannot_open_a_websocket() {
     .await;
     browser.close().await;
     server.shut_down(WAIT).await;
-}
-
-/// Step 08 as `main` serves it, with the default limits, until `stop`.
-fn serve_step_08(
-    listener: TcpListener,
-    stop: StopSignal,
-) -> impl Future<Output = io::Result<()>> + Send + 'static {
-    serve(listener, public_folder(), AppState::default(), stop)
 }

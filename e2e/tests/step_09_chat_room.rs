@@ -14,12 +14,15 @@
 //! `UPDATE_SCREENSHOTS=1`). Run with
 //! `cargo test -p e2e --test step_09_chat_room`.
 
+mod common;
+
 use std::io;
 
+use common::serve_step_08;
 use e2e::{
     Browser, GracefulServer, StopSignal, WAIT,
     chat::{self, send},
-    chat_room::{self, join, wait_for_line, wait_for_online},
+    chat_room::{self, join, wait_for_line, wait_for_online, what_is_out_of_view},
 };
 use fantoccini::key::Key;
 use serde_json::{Value, json};
@@ -320,18 +323,7 @@ async fn keyboard_alone_is_enough_and_the_message_box_stays_in_a_short_window() 
     // Assert: a private message to lee is being written, and it all fits.
     kay.wait_for_text("#private-to", |text| text.contains("Private to lee"), WAIT)
         .await;
-    let outside = kay
-        .execute(
-            "const inView = (id) => {
-                 const box = document.getElementById(id).getBoundingClientRect();
-                 return box.top >= 0 && box.bottom <= window.innerHeight;
-             };
-             return { height: window.innerHeight,
-                      hidden: ['nickname', 'join', 'message-input', 'send'].filter(id => !inView(id)),
-                      focus: document.activeElement.id };",
-            vec![],
-        )
-        .await;
+    let outside = what_is_out_of_view(&kay).await;
     assert!(
         outside["height"].as_u64().is_some_and(|h| h <= 557),
         "{outside}"
@@ -547,20 +539,6 @@ async fn press(window: &Browser, keys: &str) {
     .await
     .expect("the browser answered within the timeout")
     .unwrap_or_else(|error| panic!("press {keys:?}: {error}"));
-}
-
-/// Step 08 as its `main` serves it, until `stop`: a server that knows
-/// nothing of acknowledgements.
-fn serve_step_08(
-    listener: TcpListener,
-    stop: StopSignal,
-) -> impl Future<Output = io::Result<()>> + Send + 'static {
-    step_08_production::serve(
-        listener,
-        step_08_production::public_folder(),
-        step_08_production::AppState::default(),
-        stop,
-    )
 }
 
 /// Step 09 as `main` serves it, with the default limits, until `stop`.

@@ -14,16 +14,18 @@
 //! `notes/10-delivery.md` (refresh them with `UPDATE_SCREENSHOTS=1`). Run
 //! with `cargo test -p e2e --test step_10_delivery`.
 
+mod common;
+
 use std::{
-    io,
     net::{Ipv4Addr, SocketAddr},
     path::Path,
 };
 
+use common::serve_step_08;
 use e2e::{
-    Browser, GracefulServer, StopSignal, WAIT,
+    Browser, GracefulServer, WAIT,
     chat::{self, send},
-    chat_room::{join, wait_for_line, wait_until_joined},
+    chat_room::{join, wait_for_line, wait_until_joined, what_is_out_of_view},
     relay::Relay,
     scratch::ScratchFolder,
 };
@@ -34,7 +36,7 @@ use step_10_delivery::{
     public_folder, serve,
     store::{Query, Store},
 };
-use tokio::{net::TcpListener, time::timeout};
+use tokio::time::timeout;
 
 /// The page's title.
 const TITLE: &str = "Step 10 · Nothing lost";
@@ -201,18 +203,9 @@ async fn a_new_tab_gets_the_history_and_a_reload_keeps_your_own_lines() {
         .map(|l| &l["state"])
         .collect();
     assert_eq!(states, [&json!("sent"), &json!("sent")], "still hers, sent");
-    let view = alice
-        .execute(
-            "const inView = (id) => {
-                 const box = document.getElementById(id).getBoundingClientRect();
-                 return box.top >= 0 && box.bottom <= window.innerHeight;
-             };
-             return { hidden: ['nickname', 'join', 'message-input', 'send'].filter(id => !inView(id)),
-                      focus: document.activeElement.id };",
-            vec![],
-        )
-        .await;
-    assert_eq!(view, json!({ "hidden": [], "focus": "message-input" }));
+    let view = what_is_out_of_view(&alice).await;
+    assert_eq!(view["hidden"], json!([]), "out of view: {view}");
+    assert_eq!(view["focus"], "message-input", "{view}");
     alice.close().await;
     carol.close().await;
     server.shut_down(WAIT).await;
@@ -405,20 +398,6 @@ async fn start_step_10(
     })
     .await;
     (server, store)
-}
-
-/// Step 08 as its `main` serves it, until `stop`: a server that knows
-/// nothing of acknowledgements.
-fn serve_step_08(
-    listener: TcpListener,
-    stop: StopSignal,
-) -> impl Future<Output = io::Result<()>> + Send + 'static {
-    step_08_production::serve(
-        listener,
-        step_08_production::public_folder(),
-        step_08_production::AppState::default(),
-        stop,
-    )
 }
 
 /// Alice types `text` and presses Enter; waits until `reader` shows it.

@@ -14,7 +14,8 @@
 //! - [`bind_from_env`]: listens on `127.0.0.1:$PORT` (3000 by default, like the Node lesson);
 //!   a busy port's sentence shows the `cargo run -p` command for the step itself.
 //! - [`require_folder`]: reports a missing `public/` folder before the server starts.
-//! - [`shutdown_signal`]: resolves on Ctrl-C or SIGTERM, for graceful shutdown.
+//! - [`shutdown_signal`]: resolves on Ctrl-C or SIGTERM, for graceful shutdown;
+//!   [`StopSignals`], the same for a server that counts them.
 //! - [`StartupError`]: everything above that can go wrong, worded for a learner.
 
 mod bind;
@@ -29,4 +30,4 @@ pub use config::{bounded_from_env, check_range, config_from_env};
 pub use error::StartupError;
 pub use folder::require_folder;
 pub use logging::init_tracing;
-pub use shutdown::shutdown_signal;
+pub use shutdown::{StopSignals, shutdown_signal};

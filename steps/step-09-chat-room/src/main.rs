@@ -46,9 +46,12 @@ async fn main() -> Result<(), StartupError> {
 /// shutdown; a second one exits at once (code 130), for someone who will not
 /// wait for the grace period — as most servers do.
 async fn first_signal_then_exit_on_second() {
-    support::shutdown_signal().await;
-    tokio::spawn(async {
-        support::shutdown_signal().await;
+    // Both signals are listened for from here on, so a second one that
+    // comes right after the first is not missed.
+    let mut signals = support::StopSignals::new();
+    signals.next().await;
+    tokio::spawn(async move {
+        signals.next().await;
         tracing::warn!("a second signal: exiting now, without waiting for clients");
         std::process::exit(130);
     });

@@ -354,16 +354,21 @@ impl Config {
             )?,
             delivery: DeliveryConfig::from_env()?,
         };
-        let config = Config {
-            // Read after MAX_CONNECTIONS, whose value sets its default.
-            max_tcp_connections: config_from_env(
-                "MAX_TCP_CONNECTIONS",
-                tcp_connections_for(config.max_connections),
-                "a whole number of connections",
-            )?,
-            ..config
-        };
-        config.check()
+        config.with_tcp_connections_from_env()?.check()
+    }
+
+    /// `MAX_TCP_CONNECTIONS`, read after `MAX_CONNECTIONS`, whose value sets
+    /// its default.
+    fn with_tcp_connections_from_env(self) -> Result<Config, StartupError> {
+        let max_tcp_connections = config_from_env(
+            "MAX_TCP_CONNECTIONS",
+            tcp_connections_for(self.max_connections),
+            "a whole number of connections",
+        )?;
+        Ok(Config {
+            max_tcp_connections,
+            ..self
+        })
     }
 
     /// Refuses settings outside their ranges in [`allowed`] — values that

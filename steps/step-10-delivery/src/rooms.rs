@@ -19,6 +19,7 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
     },
+    time::Instant,
 };
 
 use axum::extract::ws::Utf8Bytes;
@@ -28,12 +29,20 @@ use crate::{
     inbox::Inbox,
     names::{Nickname, RoomName},
     protocol::ServerEvent,
+    rate_limit::{TokenBucket, Verdict},
 };
 
 /// How many `typing` notices a room keeps for members that have not taken
 /// them yet. Few: a member that falls behind loses old notices, which is
 /// what notices are for.
 const TYPING_CAPACITY: usize = 16;
+
+/// How many members of one room may be announced as "started typing" per
+/// second (and in one burst), all of them together. Typing notices are the
+/// first thing dropped under load: past a few typists a page can only say
+/// "several people are typing" anyway, and a room of a thousand typists
+/// would otherwise cost each member a thousand notices a second.
+pub const TYPING_PER_ROOM_PER_SECOND: u32 = 20;
 
 /// Which connection a frame came from, so its sender can skip it: a number
 /// per connection, for the life of the process.
@@ -90,6 +99,9 @@ struct Room {
 pub struct RoomChannels {
     messages: broadcast::Sender<RoomFrame>,
     typing: broadcast::Sender<RoomFrame>,
+    /// At most [`TYPING_PER_ROOM_PER_SECOND`] "started typing" notices for
+    /// the whole room.
+    typing_budget: Arc<Mutex<TokenBucket>>,
 }
 
 /// A connection's place in a room, and how it speaks there. When it is
@@ -355,6 +367,10 @@ impl RoomChannels {
         RoomChannels {
             messages: broadcast::channel(capacity).0,
             typing: broadcast::channel(TYPING_CAPACITY).0,
+            typing_budget: Arc::new(Mutex::new(TokenBucket::new(
+                TYPING_PER_ROOM_PER_SECOND,
+                Instant::now(),
+            ))),
         }
     }
 
@@ -367,6 +383,16 @@ impl RoomChannels {
         self.messages
             .send(RoomFrame { from, id, frame })
             .unwrap_or(0)
+    }
+
+    /// Whether the room's budget of "started typing" notices has one left.
+    fn may_announce_typing(&self) -> bool {
+        // A poisoned lock only means another thread panicked while counting.
+        let mut budget = self
+            .typing_budget
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        matches!(budget.check(Instant::now()), Verdict::Allow)
     }
 
     fn send_typing(&self, from: Seat, nickname: &Nickname, typing: bool) {
@@ -390,7 +416,15 @@ impl Membership {
     }
 
     /// Tells everyone else in the room whether this member is typing.
+    ///
+    /// "Started" is said only while the room's budget lasts
+    /// ([`TYPING_PER_ROOM_PER_SECOND`]), so a room of a thousand typists
+    /// does not spend its members' time on a million notices a second;
+    /// "stopped" is said exactly when "started" was, so no indicator hangs.
     pub fn say_typing(&mut self, typing: bool) {
+        if typing == self.is_typing || (typing && !self.channels.may_announce_typing()) {
+            return;
+        }
         self.is_typing = typing;
         self.channels.send_typing(self.seat, &self.nickname, typing);
     }
