@@ -48,7 +48,7 @@ const TYPING_CAPACITY: usize = 16;
 /// first thing dropped under load: past a few typists a page can only say
 /// "several people are typing" anyway, and a room of a thousand typists
 /// would otherwise cost each member a thousand notices a second.
-pub const TYPING_PER_ROOM_PER_SECOND: u32 = 20;
+pub const TYPING_PER_ROOM_PER_SECOND: u32 = 5;
 
 /// Which connection a frame came from, so its sender can skip it: a number
 /// per connection, for the life of the process.
