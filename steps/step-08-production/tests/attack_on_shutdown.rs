@@ -7,21 +7,16 @@
 
 mod common;
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use common::{RunningBinary, chat_message, connect_stalling_client, index_of, spawn_graceful};
+use common::{
+    RunningBinary, chat_message, connect_stalling_client, connection_that_sent, index_of,
+    spawn_graceful,
+};
 use futures::future::join_all;
 use step_08_production::{AppState, config::Config, ids::ConnectionId};
 use testkit::{Client, DEADLINE, connect, next_frame};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-    process::Command,
-    time::timeout,
-};
+use tokio::{io::AsyncReadExt, process::Command, time::timeout};
 use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 
 /// The shutdown grace these tests give the server.
@@ -51,19 +46,6 @@ async fn messages_then_going_away(mut client: Client) -> Vec<String> {
             other => panic!("expected a message or the close frame, got {other:?}"),
         }
     }
-}
-
-/// Opens a TCP connection and sends `bytes`, then leaves it as it is.
-async fn connection_that_sent(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
-    let mut tcp = timeout(DEADLINE, TcpStream::connect(addr))
-        .await
-        .expect("connect in time")
-        .expect("the server accepts TCP connections");
-    timeout(DEADLINE, tcp.write_all(bytes))
-        .await
-        .expect("write in time")
-        .expect("the connection is open");
-    tcp
 }
 
 /// The attack: requests that are never finished (headers without their

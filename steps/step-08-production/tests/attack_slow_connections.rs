@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{RunningBinary, next_message, send_message};
+use common::{RunningBinary, connection_that_sent, next_message, send_message};
 use futures::{StreamExt, stream};
 use step_08_production::server::MAX_HEADER_BYTES;
 use testkit::{DEADLINE, connect};
@@ -38,19 +38,6 @@ const MEMORY_BOUND: u64 = SLOW_CLIENTS as u64 * 32 * 1024;
 /// Lets this test process hold thousands of sockets.
 fn allow_many_open_files() {
     rlimit::increase_nofile_limit(50_000).expect("raise this process's open-file limit");
-}
-
-/// Connects and sends `bytes`, then leaves the connection as it is.
-async fn send_and_stop(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
-    let mut tcp = timeout(DEADLINE, TcpStream::connect(addr))
-        .await
-        .expect("connect in time")
-        .expect("the server accepts TCP connections");
-    timeout(DEADLINE, tcp.write_all(bytes))
-        .await
-        .expect("write in time")
-        .expect("the connection is open");
-    tcp
 }
 
 /// Waits, up to `limit`, until the server closes `tcp`, reading (and
@@ -84,7 +71,7 @@ async fn slow_header_connections_cost_bounded_memory_and_are_closed() {
     // Act
     let started = Instant::now();
     let slow: Vec<TcpStream> = stream::iter(0..SLOW_CLIENTS)
-        .map(|_| send_and_stop(addr, almost_a_request.as_bytes()))
+        .map(|_| connection_that_sent(addr, almost_a_request.as_bytes()))
         .buffer_unordered(200)
         .collect()
         .await;
@@ -144,7 +131,7 @@ async fn past_the_tcp_connection_limit_a_client_gets_a_503() {
     )
     .await;
     let idle: Vec<TcpStream> = stream::iter(0..50)
-        .map(|_| send_and_stop(server.addr, b""))
+        .map(|_| connection_that_sent(server.addr, b""))
         .buffer_unordered(50)
         .collect()
         .await;
@@ -166,7 +153,7 @@ async fn at_1024_open_files_the_next_client_gets_a_503_not_a_hang() {
     allow_many_open_files();
     let server = RunningBinary::start(&[], Some("ulimit -n 1024 &&")).await;
     let idle: Vec<TcpStream> = stream::iter(0..1024)
-        .map(|_| send_and_stop(server.addr, b""))
+        .map(|_| connection_that_sent(server.addr, b""))
         .buffer_unordered(100)
         .collect()
         .await;

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use step_08_production::{AppState, public_folder, serve};
 use testkit::{Client, DEADLINE, GracefulServer, next_event, read_greeting, send_frame};
 use tokio::{
-    io::{AsyncBufReadExt, BufReader, Lines},
-    net::TcpSocket,
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    net::{TcpSocket, TcpStream},
     process::{Child, ChildStdout, Command},
     time::timeout,
 };
@@ -152,6 +152,21 @@ pub async fn connect_stalling_client(addr: SocketAddr) -> (Client, String) {
     .expect("the server accepts the WebSocket upgrade");
     let id = read_greeting(&mut client).await;
     (client, id)
+}
+
+/// Opens a bare TCP connection and sends `bytes` (part of an HTTP request,
+/// say), then leaves it as it is: what an attacker's connection costs the
+/// server.
+pub async fn connection_that_sent(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut tcp = timeout(DEADLINE, TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("the server accepts TCP connections");
+    timeout(DEADLINE, tcp.write_all(bytes))
+        .await
+        .expect("write in time")
+        .expect("the connection is open");
+    tcp
 }
 
 // --- the real binary ------------------------------------------------------
