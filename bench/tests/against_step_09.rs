@@ -9,6 +9,9 @@
 //!
 //! Run: `cargo test -p bench --test against_step_09`.
 
+mod common;
+
+use common::assert_nothing_lost;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -48,25 +51,6 @@ async fn load(address: SocketAddr, extra: &str) -> Result<RunResult, String> {
     tokio::time::timeout(RUN_LIMIT, bench::run::run(&config))
         .await
         .map_err(|_| format!("the run did not end within {RUN_LIMIT:?}"))?
-}
-
-/// Every measured message reached every other member of its sender's room
-/// once, each was acknowledged, and nobody was cut off or refused.
-fn assert_nothing_lost(result: &RunResult, deliveries_per_message: u64) {
-    assert_eq!(
-        result.deliveries_expected,
-        result.messages_sent_measured * deliveries_per_message,
-        "{result}"
-    );
-    assert_eq!(
-        result.deliveries_received, result.deliveries_expected,
-        "{result}"
-    );
-    assert_eq!(result.deliveries_lost, 0, "{result}");
-    assert_eq!(result.clients_ended_early, 0, "{result}");
-    assert_eq!(result.server_errors, 0, "{result}");
-    let acks = result.rooms.map(|rooms| rooms.acks_received);
-    assert_eq!(acks, Some(result.messages_sent_total), "{result}");
 }
 
 /// At a fixed rate over 4 rooms of 10, with everyone typing, each message

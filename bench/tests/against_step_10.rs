@@ -11,6 +11,9 @@
 //!
 //! Run: `cargo test -p bench --test against_step_10`.
 
+mod common;
+
+use common::assert_nothing_lost;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -98,25 +101,6 @@ async fn stored_texts(state: &AppState, room: &str) -> Vec<String> {
         .into_iter()
         .map(|stored| stored.text)
         .collect()
-}
-
-/// Every measured message reached every other member of its sender's room
-/// once, each was acknowledged, and nobody was cut off or refused.
-fn assert_nothing_lost(result: &RunResult, deliveries_per_message: u64) {
-    assert_eq!(
-        result.deliveries_expected,
-        result.messages_sent_measured * deliveries_per_message,
-        "{result}"
-    );
-    assert_eq!(
-        result.deliveries_received, result.deliveries_expected,
-        "{result}"
-    );
-    assert_eq!(result.deliveries_lost, 0, "{result}");
-    assert_eq!(result.clients_ended_early, 0, "{result}");
-    assert_eq!(result.server_errors, 0, "{result}");
-    let acks = result.acks.map(|acks| acks.received);
-    assert_eq!(acks, Some(result.messages_sent_total), "{result}");
 }
 
 /// The write-heavy shape in small: everyone in one room sends flat out with
