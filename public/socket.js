@@ -1,4 +1,4 @@
-// socket.js: the browser side of the real-time steps (04 to 10).
+// socket.js: the browser side of the real-time steps (04 to 11).
 //
 // The Node lesson's pages load socket.io's client and write
 //
@@ -10,8 +10,8 @@
 // WebSocket, so the lesson's browser code runs unchanged against our Rust
 // servers. No build step, no dependencies: the server sends this file as it
 // is, at /socket.js. Read notes/04-connect-logging.md for the protocol,
-// notes/09-chat-room.md for acknowledgements, and notes/10-delivery.md for
-// retries.
+// notes/09-chat-room.md for acknowledgements, notes/10-delivery.md for
+// retries, and notes/11-scale-out.md for refusals that say "retry".
 //
 // On the wire every frame, both ways, is one JSON object:
 //
@@ -61,6 +61,10 @@
 //
 //     {"ack": n, "data": <result>}                 done: result is data
 //     {"ack": n, "error": {"message": "..."}}      refused, in a sentence
+//     {"ack": n, "error": {"message": "...", "retry": true}}
+//                                                  refused for now: the same
+//                                                  frame may be sent again
+//                                                  (step 11; see "Retries")
 //
 // What each form gets:
 //
@@ -83,7 +87,9 @@
 //   where a refused frame without "ack" goes (and to the console if nobody
 //   listens). Use the err-first forms to handle a refusal where it happens.
 // - err.message is the server's sentence for a refusal, so a page can show
-//   it as it is ("join a room first").
+//   it as it is ("join a room first"); err.retry is true when the server
+//   said the emit may be sent again (the "error" listeners get
+//   {message, retry: true} then).
 // - timeout(ms) counts from the emit, queued time included. A frame still
 //   queued when its time runs out is taken out of the queue and never sent:
 //   once the callback has said "failed", the server must not act on it later.
@@ -126,8 +132,29 @@
 //   try, even a late one, is the answer.
 // - The callback fails only when the last try has ended without an answer,
 //   with that try's error: "operation has timed out" or "socket has been
-//   disconnected". A refusal is an answer, never retried: it reaches the
-//   callback at once, as above.
+//   disconnected". A refusal is an answer, not retried: it reaches the
+//   callback at once, as above; except one that says "retry": true (below).
+// - A refusal with "retry": true (step 11: "this node cannot reach Redis
+//   just now") to an emit with tries left is not the answer yet: the very
+//   same frame is sent again, on the same connection, 250 ms later, then
+//   after 500 ms, 1 s, and every 2 s from then on. These sends do not count
+//   against `retries`: a server that says "retry" during an outage may say
+//   it for a while, so they have a patience of their own: the emit is sent
+//   again while the server says "retry", until a refusal comes more than
+//   ms × (retries + 1) after the first "retry" refusal (ms being the emit's
+//   time limit, or 10 s for an emit without one; so 60 s for io({
+//   ackTimeout: 10000, retries: 5 })). That refusal is the answer: the
+//   callback fails with the server's sentence (err.retry true). Each send
+//   again has its own time limit, as a try has; if one times out, or its
+//   connection is lost, the ordinary retries above take over.
+// - The wait before sending refused emits again is one for the whole
+//   socket, not one per emit: every emit waiting for it is sent again at
+//   the same moment, in the order the emits were made, so refusals never
+//   change the order in which the server reads them. It starts again from
+//   250 ms after any answer that is not a "retry" refusal, and on a new
+//   connection (which may reach another server).
+// - An emit without retries (io() without "retries") settles with a "retry"
+//   refusal at once, as with any other refusal.
 // - While there is no connection, an emit that will be retried waits, with
 //   no clock running: its time limit counts from each time it is sent, not
 //   from the emit (unlike an emit without retries, whose limit includes its
@@ -168,6 +195,13 @@
   // (step 10's server): the one code after which we do not reconnect.
   const TAKEN_OVER = 4001;
 
+  // Sending refused emits again (a refusal with "retry": true, step 11):
+  // 250 ms after the refusal, then twice as long each time, never more than
+  // 2 s; and for an emit without a time limit, patience as if it had 10 s.
+  const FIRST_RESEND_MS = 250;
+  const MAX_RESEND_MS = 2000;
+  const UNLIMITED_TRY_MS = 10000;
+
   // socket.io's words, so a page written for socket.io reads the same errors.
   const TIMED_OUT = "operation has timed out";
   const DISCONNECTED = "socket has been disconnected";
@@ -190,6 +224,9 @@
       this._attempt = 0; // reconnect attempts since the last connect
       this._webSocket = null;
       this._retryTimer = null;
+      // Sending again the emits the server refused with "retry": true.
+      this._resendTimer = null; // set while some wait to be sent again
+      this._resendDelayMs = FIRST_RESEND_MS; // the wait after the next refusal
 
       this._open();
     }
@@ -300,7 +337,10 @@
       }
     }
 
-    _transmit(frame, ack) {
+    // Sends one frame on the live connection. `countsAsTry` is false when it
+    // goes again after a "retry" refusal: those have a patience of their
+    // own, not a share of `retries`.
+    _transmit(frame, ack, countsAsTry = true) {
       this._webSocket.send(frame);
       const waiting = this._waiting.get(ack);
       if (waiting === undefined) {
@@ -309,7 +349,9 @@
       waiting.sent = true; // from now on only this connection can answer it
       if (waiting.retryable) {
         // A new try: its own time limit, counted from now.
-        waiting.tries += 1;
+        if (countsAsTry) {
+          waiting.tries += 1;
+        }
         this._startClock(ack, waiting);
       }
     }
@@ -317,6 +359,11 @@
     _expectAnswer(ack, answer, frame) {
       const retryable = this._retries > 0;
       const waiting = { answer, frame, retryable, tries: 0, sent: false, timer: null };
+      // Set by a refusal with "retry": true: when such refusals stop being
+      // worth waiting out (ms since the epoch), and whether it waits now for
+      // the socket's next round of sending again.
+      waiting.patientUntil = null;
+      waiting.refused = false;
       this._waiting.set(ack, waiting);
       // Without retries the limit counts from the emit, queued time
       // included; with retries, from each try (see _transmit).
@@ -362,6 +409,7 @@
         }
         clearTimeout(waiting.timer);
         waiting.sent = false;
+        waiting.refused = false; // the next connection sends it, if anything
         if (this._triesLeft(waiting)) {
           again.push({ frame: waiting.frame, ack });
         } else {
@@ -372,6 +420,9 @@
       // Back in the queue, in the order the emits were made, before anything
       // emitted since (the map keeps the order in which emits were made).
       this._queue = again.concat(this._queue);
+      // A new connection may reach another server: its refusals, if any,
+      // start the wait from the beginning.
+      this._stopResending();
     }
 
     // disconnect(), or a take-over: nothing will send what is queued, nor
@@ -379,6 +430,7 @@
     _stopForGood() {
       this.active = false;
       clearTimeout(this._retryTimer);
+      this._stopResending();
       this._queue = [];
       for (const [ack, waiting] of this._waiting) {
         this._waiting.delete(ack);
@@ -445,6 +497,12 @@
         // (a retry's second answer), or never ours.
         return;
       }
+      if (this._refusedForNow(ack, waiting, envelope.error)) {
+        return; // it goes again soon: see _refusedForNow
+      }
+      // Any other answer says the server takes emits again: the next
+      // "retry" refusal waits the shortest time again.
+      this._resendDelayMs = FIRST_RESEND_MS;
       this._waiting.delete(ack);
       clearTimeout(waiting.timer);
       if (envelope.error === undefined) {
@@ -455,12 +513,66 @@
       const error = envelope.error;
       const hasMessage = error !== null && typeof error.message === "string";
       const message = hasMessage ? error.message : "refused by the server";
+      const retry = error !== null && error.retry === true;
       if (waiting.answer.plain !== undefined) {
         // A plain fn(result) has no place for a refusal: see the header.
-        this._refused({ message });
+        this._refused(retry ? { message, retry } : { message });
       } else {
-        settle(waiting.answer, new Error(message));
+        const refusal = new Error(message);
+        if (retry) {
+          refusal.retry = true;
+        }
+        settle(waiting.answer, refusal);
       }
+    }
+
+    // A refusal with "retry": true to an emit with tries left, within its
+    // patience (see the header): the emit is not settled but waits for the
+    // socket's next round of sending again. True if so; false if `error` is
+    // the answer after all (or no refusal at all).
+    _refusedForNow(ack, waiting, error) {
+      const sayRetry = typeof error === "object" && error !== null && error.retry === true;
+      if (!sayRetry || !this._triesLeft(waiting) || !this.connected) {
+        return false;
+      }
+      const now = Date.now();
+      if (waiting.patientUntil === null) {
+        const tryMs = waiting.answer.ms === undefined ? UNLIMITED_TRY_MS : waiting.answer.ms;
+        waiting.patientUntil = now + tryMs * (this._retries + 1);
+      } else if (now > waiting.patientUntil) {
+        return false; // refused for long enough: this refusal is the answer
+      }
+      // No clock while it waits: the wait is the server's, not an answer
+      // that is late.
+      clearTimeout(waiting.timer);
+      waiting.refused = true;
+      if (this._resendTimer === null) {
+        const delayMs = this._resendDelayMs;
+        this._resendDelayMs = Math.min(MAX_RESEND_MS, delayMs * 2);
+        this._resendTimer = setTimeout(() => this._resendRefused(), delayMs);
+      }
+      return true;
+    }
+
+    // The socket's round of sending again: every emit refused with "retry"
+    // since the last round, in the order the emits were made (the map
+    // keeps that order), as the very same frame.
+    _resendRefused() {
+      this._resendTimer = null;
+      for (const [ack, waiting] of this._waiting) {
+        if (waiting.refused && this.connected) {
+          waiting.refused = false;
+          this._transmit(waiting.frame, ack, false);
+        }
+      }
+    }
+
+    // No round of sending again is due any more (the connection is gone,
+    // or the socket is stopped); the next refusal waits the shortest time.
+    _stopResending() {
+      clearTimeout(this._resendTimer);
+      this._resendTimer = null;
+      this._resendDelayMs = FIRST_RESEND_MS;
     }
 
     // The server could not accept a frame of ours: the page's "error"

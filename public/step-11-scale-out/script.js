@@ -1,3 +1,7 @@
+// Step 11's browser code: step 10's, unchanged but for one line saying which
+// server (node) the tab is connected to, so two tabs on two nodes are
+// plainly on two servers. Step 10's header, as it was:
+//
 // Step 10's browser code: step 09's chat room, made so that nothing is lost
 // and nothing is shown twice. The tab keeps its session, the id of the last
 // message it saw and what it shows in sessionStorage, so a reconnect or a
@@ -6,12 +10,14 @@
 // socket.js can send it again until the server answers, and the server still
 // stores and delivers it once; every message is shown once, by its id.
 // io() comes from /socket.js, loaded just before this file.
-// Read notes/10-delivery.md beside it.
+// Read notes/10-delivery.md and notes/11-scale-out.md beside it.
 
 // How long one try of a join or a message may wait for the server's answer,
 // and how many more tries socket.js makes: after a timeout on a live
 // connection, or on the next connection after a lost one. While there is no
-// connection at all, a message just waits (see socket.js, "Retries").
+// connection at all, a message just waits (see socket.js, "Retries"); while
+// the server refuses it with "retry" (step 11: its node cannot reach Redis),
+// socket.js sends it again, for up to ACK_TIMEOUT_MS × (RETRIES + 1).
 const ACK_TIMEOUT_MS = 10000;
 const RETRIES = 5;
 
@@ -22,6 +28,7 @@ const socket = io({ ackTimeout: ACK_TIMEOUT_MS, retries: RETRIES });
 const TYPING_PAUSE_MS = 2000;
 
 const statusLine = document.getElementById("status");
+const serverLine = document.getElementById("server");
 const joinForm = document.getElementById("join-form");
 const nicknameInput = document.getElementById("nickname");
 const roomInput = document.getElementById("room");
@@ -56,7 +63,7 @@ function remember(key, value) {
   try {
     sessionStorage.setItem(`chat.${key}`, JSON.stringify(value));
   } catch (error) {
-    console.warn(`step 10: could not keep ${key} for a reload:`, error);
+    console.warn(`step 11: could not keep ${key} for a reload:`, error);
   }
 }
 
@@ -87,7 +94,24 @@ function nextClientOffset() {
 function showStatus(state, text) {
   statusLine.dataset.state = state;
   statusLine.textContent = text;
+  showServer(state);
 }
+
+// Which server this tab is on: the host and port the page came from, where
+// io() opens its WebSocket too. Each node serves the page itself, so a tab
+// opened on another node's port says another address.
+function showServer(state) {
+  const host = location.host;
+  serverLine.dataset.host = host;
+  serverLine.dataset.state = state;
+  const words = {
+    connected: `connected to ${host}`,
+    disconnected: socket.active ? `reconnecting to ${host}…` : `not connected to ${host}`,
+  };
+  serverLine.textContent = words[state] || `connecting to ${host}…`;
+}
+
+showServer("connecting");
 
 socket.on("connect", () => {
   stopCountdown();
