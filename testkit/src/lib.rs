@@ -20,6 +20,10 @@
 //! - [`server`]: [`serve`] an app for the rest of the test;
 //!   [`KillableServer`], an app stopped from outside as if its process died;
 //!   [`GracefulServer`], an app stopped through its own graceful shutdown.
+//! - [`redis`]: [`RedisServer`], a real `redis-server` a test starts on a
+//!   free port (or skips without), stops, restarts and kills by its PID, with
+//!   [`RedisServer::command`] and [`RedisServer::kill_clients_named`] to
+//!   look inside and to cut a node's connections.
 //!
 //! Every wait here has a deadline, so a bug fails a test in seconds with a
 //! sentence saying what did not happen, instead of hanging it.
@@ -27,11 +31,13 @@
 use std::time::Duration;
 
 pub mod logs;
+pub mod redis;
 pub mod server;
 pub mod transcript;
 pub mod websocket;
 
 pub use logs::{LogLines, log_lines};
+pub use redis::{RedisOptions, RedisServer};
 pub use server::{GracefulServer, KillableServer, StopSignal, serve};
 pub use websocket::{
     Client, assert_nothing_arrives, connect, next_event, next_frame, read_greeting, send_frame,
