@@ -9,7 +9,16 @@
 //! decoded in place from one buffer per client, and one clock read (and one
 //! lock of the run's latency histogram) serves a whole batch of frames that
 //! arrived in the same `read`.
+//!
+//! A message refused with `"retry": true` (step 11 while its node has lost
+//! Redis) is sent again, unchanged (the same stamp, so its latency counts
+//! from the first try, and the same client offset, so the server can tell
+//! a repeat), after [`RETRY_AFTER`], until it is accepted: that is what
+//! step 11's page does, and what "nothing acknowledged is lost" needs of a
+//! client. Only messages with client offsets in the rooms protocol are
+//! retried; without an offset a repeat could not be told apart.
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +34,7 @@ use crate::config::{LoadConfig, Traffic};
 use crate::latency::{Clock, LatencyHistogram};
 use crate::protocol::{self, ClientOffset, GreetingError, Incoming, JoinReply, Protocol, Stamp};
 use crate::rooms::Audience;
+use crate::two_nodes::{Side, Split};
 use crate::websocket::{
     self, FrameError, MaskKeys, Message, MessageAssembler, Opcode, UpgradeResponse,
 };
@@ -33,6 +43,11 @@ use crate::websocket::{
 /// small chat frames per `read` system call, small enough that 10,000 idle
 /// clients cost only tens of MiB; it grows if a larger frame ever arrives.
 const INBOX_BYTES: usize = 8 * 1024;
+
+/// How long a refused message that may be retried waits before it is sent
+/// again: long enough not to hammer a node that has just lost Redis, short
+/// against the time a reconnection takes.
+pub const RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// Why a client could not connect, or stopped early.
 #[derive(Debug)]
@@ -152,6 +167,54 @@ pub struct Client {
     /// Chat messages read before traffic began (while joining): history,
     /// added to [`ClientOutcome::history_received`] when the run starts.
     history_before_traffic: u64,
+    /// Which node this client is connected to (two-node runs).
+    pub side: Side,
+    /// Messages not yet acknowledged, to send again if refused with
+    /// `"retry": true`; `None` unless messages carry client offsets in the
+    /// rooms protocol.
+    resends: Option<Resends>,
+}
+
+/// A sender's messages that are not acknowledged yet, by ack number, and
+/// those refused with `"retry": true`, waiting to go again (oldest first:
+/// they all wait [`RETRY_AFTER`], so the queue is in the order they are due).
+#[derive(Default)]
+struct Resends {
+    unacked: HashMap<u64, Stamp>,
+    due: VecDeque<(Instant, Stamp)>,
+}
+
+impl Resends {
+    fn sent(&mut self, stamp: Stamp) {
+        self.unacked.insert(stamp.sequence + 1, stamp);
+    }
+
+    /// An answer came: forget the message, or (refused with `retry`) put it
+    /// in line to go again. Returns whether it will be sent again.
+    fn answered(&mut self, number: Option<u64>, retry: bool) -> bool {
+        let Some(number) = number else { return false };
+        if !retry {
+            self.unacked.remove(&number);
+            return false;
+        }
+        match self.unacked.get(&number) {
+            Some(&stamp) => {
+                self.due.push_back((Instant::now() + RETRY_AFTER, stamp));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.due.front().map(|(due, _)| *due)
+    }
+
+    /// Takes the messages whose wait is over.
+    fn take_due(&mut self, now: Instant) -> Vec<Stamp> {
+        let ready = self.due.iter().take_while(|(due, _)| *due <= now).count();
+        self.due.drain(..ready).map(|(_, stamp)| stamp).collect()
+    }
 }
 
 /// What one client saw during a run; summed by `run.rs`. (Latencies go
@@ -183,6 +246,14 @@ pub struct ClientOutcome {
     /// Others' typing notices that reached this client.
     pub typing_received: u64,
     pub server_errors: u64,
+    /// Two-node runs: of `expected_measured`, the deliveries to clients of
+    /// the far node.
+    pub expected_measured_far: u64,
+    /// Refusals with `"retry": true`, each followed by the message sent again.
+    pub retried: u64,
+    /// The node this client was connected to (its own outcome only; sums
+    /// keep the first one's).
+    pub side: Side,
     /// Set if the connection ended before the run told it to stop.
     pub ended_early: Option<String>,
 }
@@ -202,6 +273,8 @@ impl ClientOutcome {
         self.typing_sent += other.typing_sent;
         self.typing_received += other.typing_received;
         self.server_errors += other.server_errors;
+        self.expected_measured_far += other.expected_measured_far;
+        self.retried += other.retried;
     }
 }
 
@@ -227,7 +300,11 @@ pub struct RunShared {
     /// and recording into one that has gone cold costs a cache miss or two
     /// per delivery (about 0.5 µs here, measured with `perf`). This one stays
     /// in cache, and a client locks it once per read batch, not per delivery.
+    ///
+    /// In a two-node run this one has the near node's clients, and
+    /// `far_latencies` the far node's; the run merges them for the total.
     pub latencies: Mutex<LatencyHistogram>,
+    pub far_latencies: Mutex<LatencyHistogram>,
 }
 
 impl RunShared {
@@ -240,9 +317,17 @@ impl RunShared {
     /// leaves it whole (each record either happened or did not), so a
     /// poisoned lock is still safe to use.
     pub fn latencies(&self) -> MutexGuard<'_, LatencyHistogram> {
-        self.latencies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.latencies_of(Side::Near)
+    }
+
+    /// The latency histogram of one side's clients (see [`RunShared::latencies`]).
+    pub fn latencies_of(&self, side: Side) -> MutexGuard<'_, LatencyHistogram> {
+        match side {
+            Side::Near => &self.latencies,
+            Side::Far => &self.far_latencies,
+        }
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -314,16 +399,20 @@ pub struct ClientPlan {
     pub typing: Option<Pace>,
     /// How many deliveries each of this client's messages should make.
     pub receivers_per_message: u64,
+    /// Of those, how many to clients of the far node (two-node runs).
+    pub far_receivers_per_message: u64,
 }
 
 impl ClientPlan {
     /// The plan of client `index`: its sender role, its typing beat (spread
-    /// over all clients like the senders' messages), and its audience.
+    /// over all clients like the senders' messages), and its audience, of
+    /// which the clients past `split.near` are on the far node.
     pub fn for_client(
         index: u32,
         config: &LoadConfig,
         traffic_start: Instant,
         audience: &Audience,
+        split: Split,
     ) -> ClientPlan {
         ClientPlan {
             role: SenderRole::for_client(index, config, traffic_start),
@@ -336,6 +425,7 @@ impl ClientPlan {
                 )
             }),
             receivers_per_message: audience.receivers_of(index),
+            far_receivers_per_message: audience.far_receivers_of(index, split),
         }
     }
 }
@@ -404,15 +494,20 @@ struct Batch<'s> {
 }
 
 impl Client {
-    /// Connects, upgrades to WebSocket and completes the protocol's greeting.
+    /// Connects, upgrades to WebSocket and completes the protocol's greeting;
+    /// in a two-node run, to the node of client `index`'s side.
     pub async fn open(index: u32, config: &LoadConfig) -> Result<Client, ClientError> {
-        let mut stream = TcpStream::connect(config.server).await?;
+        let side = config.split().side_of(index);
+        let (server, path) = match (&config.far, side) {
+            (Some(far), Side::Far) => (far.server, far.path.as_str()),
+            _ => (config.server, config.path.as_str()),
+        };
+        let mut stream = TcpStream::connect(server).await?;
         // Without this, Nagle's algorithm holds our small frames back for up
         // to 40 ms waiting for an ACK, and that delay would be blamed on the server.
         stream.set_nodelay(true)?;
-        let host = config.server.to_string();
-        let request =
-            websocket::upgrade_request(&host, &config.path, &websocket::handshake_key(index));
+        let host = server.to_string();
+        let request = websocket::upgrade_request(&host, path, &websocket::handshake_key(index));
         stream.write_all(request.as_bytes()).await?;
 
         let mut inbox = Inbox::new();
@@ -446,6 +541,9 @@ impl Client {
             offset: None,
             answered_by_acks: config.protocol == Protocol::Rooms || config.client_offsets,
             history_before_traffic: 0,
+            side,
+            resends: (config.protocol == Protocol::Rooms && config.client_offsets)
+                .then(Resends::default),
         };
         client.server_id = client.greet().await?;
         if config.client_offsets {
@@ -601,7 +699,7 @@ impl Client {
     fn queue_publish(
         &mut self,
         sequence: u64,
-        receivers: u64,
+        plan: &ClientPlan,
         shared: &RunShared,
         outcome: &mut ClientOutcome,
     ) {
@@ -611,18 +709,39 @@ impl Client {
             sequence,
             sent_ns,
         };
-        self.protocol
-            .encode_publish(stamp, self.offset.as_ref(), &mut self.text);
-        let key = self.masks.next_key();
-        websocket::encode_client_frame(&mut self.outbox, Opcode::Text, &self.text, key);
+        self.queue_stamp(stamp);
+        if let Some(resends) = &mut self.resends {
+            resends.sent(stamp);
+        }
         outcome.sent_total += 1;
         if shared.is_measured(sent_ns) {
+            let receivers = plan.receivers_per_message;
             outcome.sent_measured += 1;
             outcome.expected_measured += receivers;
+            outcome.expected_measured_far += plan.far_receivers_per_message;
             shared.measured_sent.fetch_add(1, Ordering::Relaxed);
             shared
                 .measured_expected
                 .fetch_add(receivers, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues the chat message of `stamp`: a new one, or one sent again.
+    fn queue_stamp(&mut self, stamp: Stamp) {
+        self.protocol
+            .encode_publish(stamp, self.offset.as_ref(), &mut self.text);
+        let key = self.masks.next_key();
+        websocket::encode_client_frame(&mut self.outbox, Opcode::Text, &self.text, key);
+    }
+
+    /// Queues again every refused message whose wait is over.
+    fn queue_due_resends(&mut self) {
+        let due = match &mut self.resends {
+            Some(resends) => resends.take_due(Instant::now()),
+            None => return,
+        };
+        for stamp in due {
+            self.queue_stamp(stamp);
         }
     }
 
@@ -642,7 +761,7 @@ impl Client {
         }
         while schedule.in_flight < schedule.in_flight_limit {
             let sequence = schedule.next_sequence();
-            self.queue_publish(sequence, plan.receivers_per_message, shared, outcome);
+            self.queue_publish(sequence, plan, shared, outcome);
             schedule.in_flight += 1;
         }
     }
@@ -715,11 +834,28 @@ impl Client {
                     batch.measured += 1;
                     batch
                         .latencies
-                        .get_or_insert_with(|| shared.latencies())
+                        .get_or_insert_with(|| shared.latencies_of(self.side))
                         .record_ns(batch.received_ns.saturating_sub(stamp.sent_ns));
                 }
             }
-            Incoming::Acked { refused } => {
+            Incoming::Acked {
+                retry: true,
+                number,
+                ..
+            } if self
+                .resends
+                .as_mut()
+                .is_some_and(|resends| resends.answered(number, true)) =>
+            {
+                // Not an answer: the message is still on its way.
+                outcome.retried += 1;
+            }
+            Incoming::Acked {
+                refused, number, ..
+            } => {
+                if let Some(resends) = &mut self.resends {
+                    resends.answered(number, false);
+                }
                 outcome.acks_received += 1;
                 outcome.acks_in_window += u64::from(batch.arrived_in_window && !refused);
                 outcome.server_errors += u64::from(refused);
@@ -743,6 +879,7 @@ impl Client {
     ) -> ClientOutcome {
         let mut outcome = ClientOutcome {
             history_received: self.history_before_traffic,
+            side: self.side,
             ..ClientOutcome::default()
         };
         let mut schedule = Schedule::new(&plan);
@@ -755,6 +892,7 @@ impl Client {
 
         let result: Result<(), ClientError> = async {
             loop {
+                let resend_due = self.resends.as_ref().and_then(Resends::next_due);
                 tokio::select! {
                     biased;
                     _ = &mut stopped => return self.say_goodbye().await,
@@ -768,7 +906,7 @@ impl Client {
                     _ = next_tick(&mut schedule.pacer) => {
                         if shared.clock.now_ns() < shared.measure_end_ns {
                             let sequence = schedule.next_sequence();
-                            self.queue_publish(sequence, plan.receivers_per_message, &shared, &mut outcome);
+                            self.queue_publish(sequence, &plan, &shared, &mut outcome);
                         } else {
                             schedule.pacer = None;
                         }
@@ -784,6 +922,7 @@ impl Client {
                     () = &mut flat_out_start, if schedule.waiting_for_start => {
                         schedule.waiting_for_start = false;
                     }
+                    () = sleep_until_some(resend_due) => self.queue_due_resends(),
                 }
                 self.top_up(&mut schedule, &plan, &shared, &mut outcome);
                 self.flush().await?;
@@ -818,6 +957,14 @@ impl Client {
     }
 }
 
+/// Sleeps until `when`, or forever without one.
+async fn sleep_until_some(when: Option<Instant>) {
+    match when {
+        Some(when) => sleep_until(when.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A beat's next tick, or never for a beat the client does not have.
 async fn next_tick(beat: &mut Option<Interval>) {
     match beat {
@@ -825,5 +972,43 @@ async fn next_tick(beat: &mut Option<Interval>) {
             interval.tick().await;
         }
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(sequence: u64) -> Stamp {
+        Stamp {
+            sender: 0,
+            sequence,
+            sent_ns: 1_000 + sequence,
+        }
+    }
+
+    /// A message refused with `retry` waits its turn and comes back with
+    /// its stamp unchanged; an accepted one is forgotten, and an answer to
+    /// an unknown message changes nothing.
+    #[test]
+    fn refused_messages_come_back_unchanged_after_the_wait() {
+        let mut resends = Resends::default();
+        resends.sent(stamp(0));
+        resends.sent(stamp(1));
+        let before = Instant::now();
+
+        let first_again = resends.answered(Some(1), true);
+        let second_accepted = resends.answered(Some(2), false);
+        let unknown = resends.answered(Some(99), true);
+
+        assert!(first_again && !second_accepted && !unknown);
+        assert!(resends.take_due(before).is_empty(), "not before the wait");
+        let due = resends.next_due().expect("one waiting");
+        assert!(due >= before + RETRY_AFTER);
+        assert_eq!(resends.take_due(due), [stamp(0)]);
+        assert_eq!(resends.next_due(), None);
+        assert_eq!(resends.unacked.len(), 1, "still unacknowledged");
+        assert!(!resends.answered(Some(1), false));
+        assert!(resends.unacked.is_empty());
     }
 }

@@ -32,6 +32,19 @@ TRAFFIC:
 ROOMS (with --protocol rooms):
   --rooms N                     spread the clients, and the senders, over N rooms [1]
   --typing-per-second X         every client also sends typing true/false X times a second [0]
+TWO NODES (step 11 and the Node Redis adapter: several processes, one chat):
+  --url-far ws://127.0.0.1:PORT[/path]  a second node: half the clients (the last half)
+                                connect there, the senders all stay on --url, so every
+                                delivery to a far client crosses Redis; near and far
+                                latencies and counts are reported apart
+  --far-server-pid PID          the far node's process: its CPU and memory are added to
+                                --server-pid's in the server figures
+REDIS:
+  --redis-pid PID               report the Redis server's CPU seconds per million deliveries
+  --redis-url redis://127.0.0.1:PORT   the Redis server, for --kill-redis-clients
+  --kill-redis-clients PREFIX@F kill every Redis connection whose name starts with PREFIX
+                                (CLIENT KILL ID), F of the way into the measured window
+                                (0 < F < 1; e.g. realtime-b-@0.33); may be repeated
 TIME (seconds, fractions allowed):
   --warmup S                    traffic before measuring starts       [2]
   --duration D                  measured traffic (or idle hold)       [10]
@@ -63,6 +76,24 @@ pub enum Traffic {
     Idle,
 }
 
+/// The second node of a two-node run (`--url-far`): where its clients
+/// connect, and its process, whose usage is added to the first node's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FarNode {
+    pub server: SocketAddr,
+    pub path: String,
+    pub server_pid: Option<u32>,
+}
+
+/// One `--kill-redis-clients PREFIX@F`: which Redis connections to kill
+/// (by the name step 11 gives them, `realtime-<node>-...`), and when, as a
+/// fraction of the measured window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisKill {
+    pub name_prefix: String,
+    pub at_fraction: f64,
+}
+
 /// Everything one run needs to know.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadConfig {
@@ -86,6 +117,14 @@ pub struct LoadConfig {
     pub duration: Duration,
     pub drain: Duration,
     pub server_pid: Option<u32>,
+    /// A second node (`--url-far`): half the clients connect there.
+    pub far: Option<FarNode>,
+    /// The Redis server's process (`--redis-pid`), for its CPU.
+    pub redis_pid: Option<u32>,
+    /// The Redis server's address (`--redis-url`), for the kills.
+    pub redis: Option<SocketAddr>,
+    /// Redis connections to kill during the measured window.
+    pub redis_kills: Vec<RedisKill>,
     pub json: Option<PathBuf>,
     pub scenario: String,
     pub scenario_title: String,
@@ -146,6 +185,11 @@ struct Flags {
     duration: f64,
     drain: f64,
     server_pid: Option<u32>,
+    url_far: Option<String>,
+    far_server_pid: Option<u32>,
+    redis_pid: Option<u32>,
+    redis_url: Option<String>,
+    redis_kills: Vec<String>,
     json: Option<PathBuf>,
     scenario: String,
     scenario_title: Option<String>,
@@ -173,6 +217,11 @@ impl Default for Flags {
             duration: 10.0,
             drain: 5.0,
             server_pid: None,
+            url_far: None,
+            far_server_pid: None,
+            redis_pid: None,
+            redis_url: None,
+            redis_kills: Vec::new(),
             json: None,
             scenario: String::from("adhoc"),
             scenario_title: None,
@@ -228,6 +277,11 @@ impl Flags {
             "--duration" => self.duration = number(flag, &value)?,
             "--drain" => self.drain = number(flag, &value)?,
             "--server-pid" => self.server_pid = Some(number(flag, &value)?),
+            "--url-far" => self.url_far = Some(value),
+            "--far-server-pid" => self.far_server_pid = Some(number(flag, &value)?),
+            "--redis-pid" => self.redis_pid = Some(number(flag, &value)?),
+            "--redis-url" => self.redis_url = Some(value),
+            "--kill-redis-clients" => self.redis_kills.push(value),
             "--json" => self.json = Some(PathBuf::from(value)),
             "--scenario" => self.scenario = value,
             "--scenario-title" => self.scenario_title = Some(value),
@@ -314,6 +368,99 @@ impl Flags {
         }
         Ok((rooms, typing))
     }
+
+    /// `--url-far` and `--far-server-pid`: the second node, if there is one.
+    /// The senders must all fit on the near node (the first half).
+    fn far_node(&self, senders: u32) -> Result<Option<FarNode>, ConfigError> {
+        let Some(url) = &self.url_far else {
+            if self.far_server_pid.is_some() {
+                return Err(invalid("--far-server-pid needs --url-far"));
+            }
+            return Ok(None);
+        };
+        if self.clients < 2 {
+            return Err(invalid(
+                "--url-far needs at least 2 --clients, one per node",
+            ));
+        }
+        let (server, path) = parse_loopback_ws_url(url, self.protocol)?;
+        let near = crate::two_nodes::Split::halves(self.clients).near;
+        if senders > near {
+            return Err(invalid(format!(
+                "with --url-far the senders stay on the near node, which has {near} of the {} clients; \
+                 --senders ({senders}) cannot exceed that",
+                self.clients
+            )));
+        }
+        Ok(Some(FarNode {
+            server,
+            path,
+            server_pid: self.far_server_pid,
+        }))
+    }
+
+    /// `--redis-url` and `--kill-redis-clients`.
+    fn redis(&self, traffic: Traffic) -> Result<(Option<SocketAddr>, Vec<RedisKill>), ConfigError> {
+        let address = self
+            .redis_url
+            .as_deref()
+            .map(parse_loopback_redis_url)
+            .transpose()?;
+        let kills = self
+            .redis_kills
+            .iter()
+            .map(|spec| parse_redis_kill(spec))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !kills.is_empty() && address.is_none() {
+            return Err(invalid("--kill-redis-clients needs --redis-url"));
+        }
+        if !kills.is_empty() && traffic == Traffic::Idle {
+            return Err(invalid(
+                "--kill-redis-clients needs traffic: killing connections of an idle run shows nothing",
+            ));
+        }
+        Ok((address, kills))
+    }
+}
+
+/// `PREFIX@F`: a connection-name prefix (letters, digits, `-`, `_`) and a
+/// fraction of the window strictly between 0 and 1.
+fn parse_redis_kill(spec: &str) -> Result<RedisKill, ConfigError> {
+    let wrong = || {
+        invalid(format!(
+            "--kill-redis-clients takes PREFIX@F, e.g. realtime-b-@0.5 (a name prefix of letters, digits, \
+             - and _, then a fraction of the window between 0 and 1), not {spec:?}"
+        ))
+    };
+    let (prefix, fraction) = spec.rsplit_once('@').ok_or_else(wrong)?;
+    let at_fraction: f64 = fraction.parse().map_err(|_| wrong())?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if prefix.is_empty() || !prefix.chars().all(plain) || !(at_fraction > 0.0 && at_fraction < 1.0)
+    {
+        return Err(wrong());
+    }
+    Ok(RedisKill {
+        name_prefix: prefix.to_owned(),
+        at_fraction,
+    })
+}
+
+/// `redis://127.0.0.1:PORT` (a trailing `/` or `/0` allowed), loopback only,
+/// as for `--url`.
+fn parse_loopback_redis_url(url: &str) -> Result<SocketAddr, ConfigError> {
+    let rest = url.strip_prefix("redis://").ok_or_else(|| {
+        invalid(format!(
+            "--redis-url must start with redis:// (got {url:?})"
+        ))
+    })?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (address, _) = parse_loopback_ws_url(&format!("ws://{authority}"), Protocol::Realtime)
+        .map_err(|_| {
+            invalid(format!(
+                "--redis-url must be redis://127.0.0.1:PORT (loopback, with a port), not {url:?}"
+            ))
+        })?;
+    Ok(address)
 }
 
 impl LoadConfig {
@@ -331,6 +478,8 @@ impl LoadConfig {
         let traffic = flags.traffic()?;
         let senders = flags.senders(traffic)?;
         let (rooms, typing_per_second) = flags.rooms_and_typing(traffic)?;
+        let far = flags.far_node(senders)?;
+        let (redis, redis_kills) = flags.redis(traffic)?;
         if flags.client_offsets && !flags.protocol.has_client_offsets() {
             return Err(invalid(
                 "--client-offsets needs --protocol rooms or socketio: the realtime protocol has no acknowledgements",
@@ -355,6 +504,10 @@ impl LoadConfig {
             duration: seconds("--duration", flags.duration)?,
             drain: seconds("--drain", flags.drain)?,
             server_pid: flags.server_pid,
+            far,
+            redis_pid: flags.redis_pid,
+            redis,
+            redis_kills,
             json: flags.json,
             scenario_title: flags
                 .scenario_title
@@ -365,6 +518,26 @@ impl LoadConfig {
             threads: flags.threads,
             fail_on_loss: flags.fail_on_loss,
         })
+    }
+}
+
+impl LoadConfig {
+    /// How the clients are split over the nodes: half and half with
+    /// `--url-far`, all on `--url` without.
+    pub fn split(&self) -> crate::two_nodes::Split {
+        match self.far {
+            Some(_) => crate::two_nodes::Split::halves(self.clients),
+            None => crate::two_nodes::Split::single(self.clients),
+        }
+    }
+
+    /// The server processes to measure: `--server-pid` and
+    /// `--far-server-pid`, those given.
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.server_pid
+            .into_iter()
+            .chain(self.far.as_ref().and_then(|far| far.server_pid))
+            .collect()
     }
 }
 
@@ -534,6 +707,78 @@ mod tests {
         assert!(
             refused.to_string().contains("--client-offsets needs"),
             "{refused}"
+        );
+    }
+
+    /// `--url-far` splits the clients half and half, and the senders must
+    /// fit on the near half; the far node's pid joins the server pids.
+    #[test]
+    fn two_nodes_split_the_clients_and_keep_the_senders_near() {
+        let config = parse(
+            "--url ws://127.0.0.1:1/ws --url-far ws://127.0.0.1:2 --clients 101 --senders 51 \
+             --server-pid 10 --far-server-pid 11",
+        )
+        .unwrap();
+        let message = |args: &str| parse(args).unwrap_err().to_string();
+
+        let far = config.far.clone().expect("a far node");
+        assert_eq!(
+            (far.server, far.path.as_str()),
+            ("127.0.0.1:2".parse().unwrap(), "/ws")
+        );
+        assert_eq!((config.split().near, config.split().far), (51, 50));
+        assert_eq!(config.server_pids(), [10, 11]);
+        assert_eq!(parse("--url ws://127.0.0.1:1").unwrap().split().far, 0);
+        assert!(
+            message("--url ws://127.0.0.1:1 --url-far ws://127.0.0.1:2 --clients 10 --senders 6")
+                .contains("cannot exceed that")
+        );
+        assert!(message("--url ws://127.0.0.1:1 --url-far ws://10.0.0.1:2").contains("loopback"));
+        assert!(message("--url ws://127.0.0.1:1 --far-server-pid 3").contains("needs --url-far"));
+    }
+
+    /// Redis kills name a prefix and a moment of the window, and need the
+    /// Redis server's loopback address.
+    #[test]
+    fn redis_kills() {
+        let config = parse(
+            "--url ws://127.0.0.1:1 --redis-url redis://127.0.0.1:6379 --redis-pid 7 \
+             --kill-redis-clients realtime-b-@0.33 --kill-redis-clients realtime-a-@0.66",
+        )
+        .unwrap();
+        let message = |args: &str| parse(args).unwrap_err().to_string();
+
+        assert_eq!(config.redis, Some("127.0.0.1:6379".parse().unwrap()));
+        assert_eq!(config.redis_pid, Some(7));
+        assert_eq!(
+            config.redis_kills,
+            [
+                RedisKill {
+                    name_prefix: "realtime-b-".into(),
+                    at_fraction: 0.33
+                },
+                RedisKill {
+                    name_prefix: "realtime-a-".into(),
+                    at_fraction: 0.66
+                }
+            ]
+        );
+        assert!(
+            message("--url ws://127.0.0.1:1 --kill-redis-clients x@0.5")
+                .contains("needs --redis-url")
+        );
+        for spec in ["x@1", "x@0", "@0.5", "x!@0.5", "x"] {
+            assert!(
+                message(&format!(
+                    "--url ws://127.0.0.1:1 --redis-url redis://127.0.0.1:1 --kill-redis-clients {spec}"
+                ))
+                .contains("PREFIX@F"),
+                "{spec}"
+            );
+        }
+        assert!(
+            message("--url ws://127.0.0.1:1 --redis-url redis://10.1.1.1:6379")
+                .contains("loopback")
         );
     }
 

@@ -130,7 +130,11 @@ impl Protocol {
                 b"41" | b"1" => Incoming::Closed,
                 _ if text.starts_with(b"44") => Incoming::ServerError,
                 // "43<n>[..]": the acknowledgement of our packet `42<n>`.
-                _ if text.starts_with(b"43") => Incoming::Acked { refused: false },
+                _ if text.starts_with(b"43") => Incoming::Acked {
+                    refused: false,
+                    retry: false,
+                    number: take_number(&mut &text[2..]),
+                },
                 _ => Incoming::Other,
             },
         }
@@ -159,10 +163,17 @@ pub enum Incoming {
     /// An `error` event (realtime) or `connect_error` (socket.io): counted and
     /// reported, because a limit or rate policy firing changes what a run means.
     ServerError,
-    /// The rooms protocol's answer to one of our messages: `refused` when it
-    /// came with an `error` instead of `data` (counted as a server error; the
-    /// message reached nobody).
-    Acked { refused: bool },
+    /// The answer to one of our messages (the rooms protocol's, or
+    /// socket.io's `43<n>`): `refused` when it came with an `error` instead
+    /// of `data` (the message reached nobody); `retry` when the refusal says
+    /// the message may be sent again (step 11 while its Redis is away:
+    /// `"retry":true`), and the generator then sends it again; `number` is
+    /// the ack number, which says which message it answers.
+    Acked {
+        refused: bool,
+        retry: bool,
+        number: Option<u64>,
+    },
     /// A rooms `typing` notice: counted, never measured.
     Typing,
     /// Anything else (another event, a namespace ack, `joined`/`left`): ignored.
@@ -182,9 +193,13 @@ fn classify_rooms(text: &[u8]) -> Incoming {
         } else {
             Incoming::Other
         }
-    } else if memmem::find(text, br#""ack":"#).is_some() {
+    } else if let Some(at) = memmem::find(text, br#""ack":"#) {
+        let refused = memmem::find(text, br#""error":"#).is_some();
+        let mut number = &text[at + br#""ack":"#.len()..];
         Incoming::Acked {
-            refused: memmem::find(text, br#""error":"#).is_some(),
+            refused,
+            retry: refused && memmem::find(text, br#""retry":true"#).is_some(),
+            number: take_number(&mut number),
         }
     } else {
         Incoming::Other
@@ -531,7 +546,11 @@ mod tests {
         assert_eq!(out, br#"4242["message","@lg 3 41 1234567890","Xy_z-9-41"]"#);
         assert_eq!(
             Protocol::SocketIo.classify(b"4342[]"),
-            Incoming::Acked { refused: false }
+            Incoming::Acked {
+                refused: false,
+                retry: false,
+                number: Some(42)
+            }
         );
     }
 
@@ -642,11 +661,30 @@ mod tests {
 
         assert_eq!(
             classify(br#"{"ack":42,"data":{"id":"7","at":1700000000000}}"#),
-            Incoming::Acked { refused: false }
+            Incoming::Acked {
+                refused: false,
+                retry: false,
+                number: Some(42)
+            }
         );
         assert_eq!(
             classify(br#"{"ack":42,"error":{"message":"join a room first"}}"#),
-            Incoming::Acked { refused: true }
+            Incoming::Acked {
+                refused: true,
+                retry: false,
+                number: Some(42)
+            }
+        );
+        // Step 11 while its Redis is away: the message may be sent again.
+        assert_eq!(
+            classify(
+                br#"{"ack":7,"error":{"message":"this node cannot reach Redis; send it again","retry":true}}"#
+            ),
+            Incoming::Acked {
+                refused: true,
+                retry: true,
+                number: Some(7)
+            }
         );
         assert_eq!(
             classify(br#"{"event":"typing","data":{"nickname":"lg2","typing":true}}"#),

@@ -679,6 +679,10 @@ mod tests {
             deliveries_in_window: 200_000,
             deliveries_per_second,
             server_errors: 0,
+            two_nodes: None,
+            redis: None,
+            redis_kills: Vec::new(),
+            messages_retried: 0,
             latency: Some(LatencySummary {
                 p50_ms: p99_ms / 4.0,
                 p90_ms: p99_ms / 2.0,

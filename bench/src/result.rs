@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::Traffic;
 use crate::latency::LatencySummary;
 use crate::protocol::Protocol;
+use crate::redis_admin::{KillRecord, RedisUsage};
 use crate::server_process::ProcessSample;
+use crate::two_nodes::{SideFigures, TwoNodeFigures};
 
 /// The traffic shape as stored in JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -135,7 +137,25 @@ pub struct RunResult {
     pub deliveries_per_second: f64,
     /// `error` events (or socket.io connect errors) the server sent.
     pub server_errors: u64,
+    /// Every measured delivery's latency (both nodes' clients together in
+    /// a two-node run).
     pub latency: Option<LatencySummary>,
+    /// Two-node runs (`--url-far`): what the clients of each node saw.
+    /// Absent from the JSON of one-node runs, as are the three below when
+    /// they have nothing to say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_nodes: Option<TwoNodeFigures>,
+    /// Redis's CPU in the window (`--redis-pid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisUsage>,
+    /// The Redis connections killed in the window (`--kill-redis-clients`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redis_kills: Vec<KillRecord>,
+    /// Refusals with `"retry": true`, after each of which the message was
+    /// sent again (step 11 while a node had lost Redis).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages_retried: u64,
+    /// The server's CPU and memory: both processes added up in a two-node run.
     pub server: Option<ServerUsage>,
     pub generator_threads: usize,
     /// The load generator's own CPU seconds (user + system) in the measured
@@ -200,6 +220,10 @@ pub enum RunRecord {
     Measured(Box<RunResult>),
 }
 
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
 const KIB: f64 = 1024.0;
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -236,6 +260,7 @@ impl fmt::Display for RunResult {
             write_rooms(f, &rooms, self.messages_sent_total)?;
         }
         self.write_acks_and_history(f)?;
+        self.write_two_nodes_and_redis(f)?;
         if let Some(server) = self.server {
             if let Some(per_million) = server.cpu_seconds_per_million_deliveries {
                 writeln!(
@@ -338,6 +363,75 @@ impl RunResult {
         }
         Ok(())
     }
+}
+
+impl RunResult {
+    /// The printout's lines on each node's side, Redis, its killed
+    /// connections and the messages sent again, when there are any.
+    fn write_two_nodes_and_redis(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(two) = &self.two_nodes {
+            write_side(f, "near node", &two.near_url, &two.near)?;
+            write_side(f, "far node", &two.far_url, &two.far)?;
+            if let Some(gap) = two.far_minus_near_p50_ms() {
+                writeln!(
+                    f,
+                    "  far - near p50      {gap:+.3} ms (what crossing Redis adds)"
+                )?;
+            }
+        }
+        if let Some(redis) = self.redis {
+            let per_million = redis
+                .cpu_seconds_per_million_deliveries
+                .map_or(String::new(), |cpu| {
+                    format!(", {cpu:.3} s per million deliveries")
+                });
+            writeln!(
+                f,
+                "  Redis CPU           {:.2} s in the window{per_million}",
+                redis.cpu_seconds
+            )?;
+        }
+        for kill in &self.redis_kills {
+            let what = match (&kill.error, kill.killed.is_empty()) {
+                (Some(error), _) => format!("failed: {error}"),
+                (None, true) => "no such connection".to_owned(),
+                (None, false) => kill.killed.join(", "),
+            };
+            writeln!(
+                f,
+                "  Redis kill          {}* at {:.2} s into the window: {what}",
+                kill.name_prefix, kill.at_seconds
+            )?;
+        }
+        if self.messages_retried > 0 {
+            writeln!(
+                f,
+                "  sent again          {} refusals with \"retry\": true, each message sent again",
+                self.messages_retried
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// One node's line of a two-node run's printout.
+fn write_side(
+    f: &mut fmt::Formatter<'_>,
+    which: &str,
+    url: &str,
+    side: &SideFigures,
+) -> fmt::Result {
+    let latency = side.latency.map_or("no latency".to_owned(), |latency| {
+        format!("p50 {:.3}  p99 {:.3} ms", latency.p50_ms, latency.p99_ms)
+    });
+    writeln!(
+        f,
+        "  {which:<19} {} clients ({url}): {latency}, {} of {} deliveries, {:.0}/s",
+        side.clients,
+        side.deliveries_received,
+        side.deliveries_expected,
+        side.deliveries_per_second
+    )
 }
 
 /// The rooms lines of a run's printout.

@@ -14,6 +14,7 @@
 //! and what the report's "deliveries per message" column shows.
 
 use crate::protocol::Protocol;
+use crate::two_nodes::Split;
 
 /// Which clients receive a message, for counting what should arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,19 @@ impl Audience {
             Audience::Rooms(layout) => layout.members(layout.room_of(sender)).saturating_sub(1),
         }
     }
+
+    /// Of [`Audience::receivers_of`], how many are clients of the far node
+    /// when the clients are split as `split` says (the far ones are the last
+    /// `split.far`; the sender is never one of them).
+    pub fn far_receivers_of(&self, sender: u32, split: Split) -> u64 {
+        match self {
+            Audience::Everyone { clients } => (*clients).min(u64::from(split.far)),
+            Audience::Rooms(layout) => {
+                let room = layout.room_of(sender);
+                layout.members(room) - layout.members_below(room, split.near)
+            }
+        }
+    }
 }
 
 /// How `clients` connected clients are spread over `rooms` rooms.
@@ -82,6 +96,12 @@ impl RoomLayout {
     pub fn members(&self, room: u32) -> u64 {
         let even_share = u64::from(self.clients / self.rooms);
         even_share + u64::from(room < self.clients % self.rooms)
+    }
+
+    /// How many of the clients `0..end` are in room `room`.
+    pub fn members_below(&self, room: u32, end: u32) -> u64 {
+        let end = end.min(self.clients);
+        u64::from(end / self.rooms) + u64::from(room < end % self.rooms)
     }
 
     /// The name client `index` joins: `lg-<room>`, which fits step 09's rule
@@ -150,6 +170,41 @@ mod tests {
             999
         );
         assert_eq!(Audience::Everyone { clients: 1000 }.receivers_of(3), 1000);
+    }
+
+    /// Split over two nodes, a message reaches the far half of its room:
+    /// everyone far in one room, the far members of the sender's room
+    /// otherwise, counted client by client.
+    #[test]
+    fn far_receivers_are_the_far_members_of_the_room() {
+        let split = Split::halves(23);
+        let one_room = Audience::Rooms(RoomLayout::new(23, 1));
+        let layout = RoomLayout::new(23, 5);
+        let rooms = Audience::Rooms(layout);
+
+        let counted = |sender: u32| {
+            (split.near..23)
+                .filter(|&index| layout.room_of(index) == layout.room_of(sender))
+                .count() as u64
+        };
+
+        assert_eq!(one_room.far_receivers_of(0, split), 11);
+        assert_eq!(one_room.receivers_of(0), 22);
+        for sender in 0..split.near {
+            assert_eq!(
+                rooms.far_receivers_of(sender, split),
+                counted(sender),
+                "{sender}"
+            );
+        }
+        assert_eq!(
+            Audience::Everyone { clients: 100 }.far_receivers_of(3, Split::halves(100)),
+            50
+        );
+        assert_eq!(
+            Audience::Everyone { clients: 100 }.far_receivers_of(3, Split::single(100)),
+            0
+        );
     }
 
     /// Names follow step 09's rules: nicknames of at most 24 characters,

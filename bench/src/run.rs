@@ -15,6 +15,13 @@
 //!    [`RunResult`].
 //!
 //! Every phase has a deadline, so a run always ends by itself.
+//!
+//! In a two-node run (`--url-far`) the clients of the far half connect to
+//! the second node, the servers' figures add both processes up, and the
+//! result says what each side saw ([`crate::two_nodes`]). `--redis-pid`
+//! adds Redis's CPU over the same window, and `--kill-redis-clients` cuts
+//! one node's Redis connections at chosen moments of it
+//! ([`crate::redis_admin`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,9 +34,11 @@ use crate::client::{Client, ClientOutcome, ClientPlan, RunShared};
 use crate::config::{LoadConfig, Traffic};
 use crate::latency::{Clock, LatencyHistogram};
 use crate::protocol::Protocol;
+use crate::redis_admin::{self, KillRecord, RedisUsage};
 use crate::result::{AckFigures, RoomsFigures, RunResult, ServerUsage, per_million_deliveries};
 use crate::rooms::{self, Audience, RoomLayout};
 use crate::server_process::{self, ProcessSample};
+use crate::two_nodes::{Side, SideFigures, Split, TwoNodeFigures};
 
 /// Longest a single client may take to connect and greet.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,6 +70,7 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
         clients,
         failures,
         seconds: connect_seconds,
+        split,
     } = connect(config).await?;
     let (clients, join_seconds) = if config.protocol == Protocol::Rooms {
         let joining = Instant::now();
@@ -69,7 +79,7 @@ pub async fn run(config: &LoadConfig) -> Result<RunResult, String> {
     } else {
         (clients, None)
     };
-    let mut measured = warm_up_and_measure(config, clients).await;
+    let mut measured = warm_up_and_measure(config, clients, split).await;
     let drained = drain(config, &mut measured).await;
     stop_and_merge(
         config,
@@ -101,6 +111,8 @@ struct Connected {
     failures: ConnectFailures,
     /// How long connecting took, in seconds.
     seconds: f64,
+    /// How many of them are on each node (all near in a one-node run).
+    split: Split,
 }
 
 /// Phase 3's outcome: the clients, still running, and what was sampled at
@@ -115,7 +127,10 @@ struct Measured {
     connected: u64,
     senders: u64,
     audience: Audience,
+    split: Split,
     window: WindowSamples,
+    /// The `--kill-redis-clients` of the window, done or to be done.
+    kills: Option<JoinHandle<Vec<KillRecord>>>,
 }
 
 /// CPU samples at both edges of the measured window: the server's (when its
@@ -125,6 +140,8 @@ struct WindowSamples {
     server_at_end: Option<ProcessSample>,
     generator_at_start: Option<ProcessSample>,
     generator_at_end: Option<ProcessSample>,
+    redis_at_start: Option<ProcessSample>,
+    redis_at_end: Option<ProcessSample>,
 }
 
 /// The background task that samples the server's memory, and its off switch.
@@ -142,6 +159,8 @@ struct Drained {
 /// What every client saw, summed, once they have all stopped.
 struct Outcomes {
     totals: ClientOutcome,
+    /// The same for the far node's clients only (two-node runs).
+    far_totals: ClientOutcome,
     ended_early: u64,
     first_early_reason: Option<String>,
 }
@@ -159,12 +178,17 @@ fn prepare(config: &LoadConfig) -> Result<Option<ProcessSample>, String> {
             config.clients
         ));
     }
-    let Some(pid) = config.server_pid else {
+    if let Some(pid) = config.redis_pid {
+        server_process::sample(pid)
+            .map_err(|error| format!("cannot read the Redis server's pid {pid}: {error}"))?;
+    }
+    let pids = config.server_pids();
+    if pids.is_empty() {
         return Ok(None);
-    };
-    server_process::sample(pid)
+    }
+    server_process::sample_all(&pids)
         .map(Some)
-        .map_err(|error| format!("cannot read server pid {pid}: {error}"))
+        .map_err(|error| format!("cannot read server pid(s) {pids:?}: {error}"))
 }
 
 /// Phase 2: opens every client; an error only if none could connect.
@@ -183,15 +207,34 @@ async fn connect(config: &LoadConfig) -> Result<Connected, String> {
     // Senders are the first `senders` clients that connected: renumber them
     // 0..N so that "the first K" holds even if some failed.
     clients.sort_by_key(|client| client.index);
-    let clients = clients
+    // Near clients had the lower numbers, so they stay first: the split
+    // holds for the new numbers too.
+    let clients: Vec<Client> = clients
         .into_iter()
         .enumerate()
         .map(|(position, client)| client.renumbered(position as u32))
         .collect();
+    let near = clients
+        .iter()
+        .filter(|client| client.side == Side::Near)
+        .count() as u32;
+    if config.far.is_some() && near < config.senders {
+        return Err(format!(
+            "only {near} clients could connect to the near node {}, fewer than the {} senders: {}",
+            config.server,
+            config.senders,
+            failures.first_error.unwrap_or_default()
+        ));
+    }
+    let split = Split {
+        near,
+        far: clients.len() as u32 - near,
+    };
     Ok(Connected {
         clients,
         failures,
         seconds,
+        split,
     })
 }
 
@@ -262,7 +305,7 @@ async fn join_rooms(config: &LoadConfig, clients: Vec<Client>) -> Result<Vec<Cli
 /// Phase 4: starts every client, watches the server's memory in the
 /// background, and samples CPU at the start and the end of the measured
 /// window. Returns at the window's end, with the clients still running.
-async fn warm_up_and_measure(config: &LoadConfig, clients: Vec<Client>) -> Measured {
+async fn warm_up_and_measure(config: &LoadConfig, clients: Vec<Client>, split: Split) -> Measured {
     let connected = clients.len() as u64;
     let senders = u64::from(config.senders).min(connected);
 
@@ -279,24 +322,37 @@ async fn warm_up_and_measure(config: &LoadConfig, clients: Vec<Client>) -> Measu
         measured_expected: AtomicU64::new(0),
         measured_received: AtomicU64::new(0),
         latencies: Mutex::new(LatencyHistogram::default()),
+        far_latencies: Mutex::new(LatencyHistogram::default()),
     });
 
     let audience = Audience::for_run(config.protocol, connected, config.rooms);
     let (stop_clients, stop) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for client in clients {
-        let plan = ClientPlan::for_client(client.index, config, traffic_start, &audience);
+        let plan = ClientPlan::for_client(client.index, config, traffic_start, &audience, split);
         tasks.spawn(client.run(plan, Arc::clone(&shared), stop.clone()));
     }
 
     // Watch the server's memory for the whole run, in the background.
-    let memory = config.server_pid.map(|pid| {
+    let pids = config.server_pids();
+    let memory = (!pids.is_empty()).then(|| {
         let (stop, watched) = watch::channel(false);
         MemoryWatch {
             stop,
-            peak: tokio::spawn(track_peak_rss(pid, watched)),
+            peak: tokio::spawn(track_peak_rss(pids, watched)),
         }
     });
+    let kills = config
+        .redis
+        .filter(|_| !config.redis_kills.is_empty())
+        .map(|redis| {
+            tokio::spawn(kill_redis_clients(
+                redis,
+                config.redis_kills.clone(),
+                measure_start,
+                config.duration,
+            ))
+        });
 
     let window = sample_window(config, measure_start, measure_end).await;
     Measured {
@@ -307,8 +363,38 @@ async fn warm_up_and_measure(config: &LoadConfig, clients: Vec<Client>) -> Measu
         connected,
         senders,
         audience,
+        split,
         window,
+        kills,
     }
+}
+
+/// Kills the Redis connections of every `--kill-redis-clients`, each at its
+/// moment of the measured window, and says what each did.
+async fn kill_redis_clients(
+    redis: std::net::SocketAddr,
+    mut kills: Vec<crate::config::RedisKill>,
+    measure_start: Instant,
+    duration: Duration,
+) -> Vec<KillRecord> {
+    kills.sort_by(|a, b| a.at_fraction.total_cmp(&b.at_fraction));
+    let mut records = Vec::with_capacity(kills.len());
+    for kill in kills {
+        tokio::time::sleep_until((measure_start + duration.mul_f64(kill.at_fraction)).into()).await;
+        let at_seconds = measure_start.elapsed().as_secs_f64();
+        let (killed, error) = match redis_admin::kill_clients_named(redis, &kill.name_prefix).await
+        {
+            Ok(killed) => (killed, None),
+            Err(error) => (Vec::new(), Some(error.to_string())),
+        };
+        records.push(KillRecord {
+            name_prefix: kill.name_prefix,
+            at_seconds,
+            killed,
+            error,
+        });
+    }
+    records
 }
 
 /// Waits for the measured window to open and to close, sampling CPU at each
@@ -320,21 +406,28 @@ async fn sample_window(
     measure_end: Instant,
 ) -> WindowSamples {
     let generator_pid = std::process::id();
+    let pids = config.server_pids();
+    let servers = || server_process::sample_all(&pids).ok();
+    let redis = || {
+        config
+            .redis_pid
+            .and_then(|pid| server_process::sample(pid).ok())
+    };
     tokio::time::sleep_until(measure_start.into()).await;
-    let server_at_start = config
-        .server_pid
-        .and_then(|pid| server_process::sample(pid).ok());
+    let server_at_start = servers();
     let generator_at_start = server_process::sample(generator_pid).ok();
+    let redis_at_start = redis();
     tokio::time::sleep_until(measure_end.into()).await;
-    let server_at_end = config
-        .server_pid
-        .and_then(|pid| server_process::sample(pid).ok());
+    let server_at_end = servers();
     let generator_at_end = server_process::sample(generator_pid).ok();
+    let redis_at_end = redis();
     WindowSamples {
         server_at_start,
         server_at_end,
         generator_at_start,
         generator_at_end,
+        redis_at_start,
+        redis_at_end,
     }
 }
 
@@ -361,9 +454,10 @@ async fn drain(config: &LoadConfig, measured: &mut Measured) -> Drained {
         }
         None => None,
     };
-    let server_at_drain_end = config
-        .server_pid
-        .and_then(|pid| server_process::sample(pid).ok());
+    let pids = config.server_pids();
+    let server_at_drain_end = (!pids.is_empty())
+        .then(|| server_process::sample_all(&pids).ok())
+        .flatten();
     Drained {
         peak_rss,
         server_at_drain_end,
@@ -381,9 +475,16 @@ async fn stop_and_merge(
     let _ = measured.stop_clients.send(true);
     let Outcomes {
         totals,
+        far_totals,
         ended_early,
         first_early_reason,
     } = collect_outcomes(measured.tasks).await?;
+    let redis_kills = match measured.kills {
+        Some(kills) => kills
+            .await
+            .map_err(|error| format!("the Redis kills stopped: {error}"))?,
+        None => Vec::new(),
+    };
 
     let connected = measured.connected;
     let deliveries_expected = totals.expected_measured;
@@ -427,12 +528,81 @@ async fn stop_and_merge(
         deliveries_per_second: totals.received_in_window as f64
             / measured_seconds.max(f64::EPSILON),
         server_errors: totals.server_errors,
-        latency: measured.shared.latencies().summary(),
+        latency: total_latency(&measured.shared),
+        two_nodes: two_node_figures(
+            config,
+            &measured.shared,
+            measured.split,
+            &totals,
+            &far_totals,
+        ),
+        redis: redis_usage(window, totals.received_in_window),
+        redis_kills,
+        messages_retried: totals.retried,
         server,
         generator_threads: config.threads,
         generator_cpu_seconds,
         generator_cpu_seconds_per_million_deliveries: generator_cpu_seconds
             .and_then(|seconds| per_million_deliveries(seconds, totals.received_in_window)),
+    })
+}
+
+/// Every delivery's latency, both sides together in a two-node run.
+fn total_latency(shared: &RunShared) -> Option<crate::latency::LatencySummary> {
+    let mut all = LatencyHistogram::default();
+    all.merge(&shared.latencies_of(Side::Near));
+    all.merge(&shared.latencies_of(Side::Far));
+    all.summary()
+}
+
+/// What each node's clients saw, for a two-node run; `None` for the others.
+/// The far clients' counts are their own; the near side's are the rest.
+fn two_node_figures(
+    config: &LoadConfig,
+    shared: &RunShared,
+    split: Split,
+    totals: &ClientOutcome,
+    far: &ClientOutcome,
+) -> Option<TwoNodeFigures> {
+    let far_node = config.far.as_ref()?;
+    let per_second = |count: u64| count as f64 / config.duration.as_secs_f64().max(f64::EPSILON);
+    let side =
+        |clients: u32, expected: u64, received: u64, in_window: u64, side: Side| SideFigures {
+            clients: u64::from(clients),
+            deliveries_expected: expected,
+            deliveries_received: received,
+            deliveries_in_window: in_window,
+            deliveries_per_second: per_second(in_window),
+            latency: shared.latencies_of(side).summary(),
+        };
+    Some(TwoNodeFigures {
+        near_url: format!("ws://{}{}", config.server, config.path),
+        far_url: format!("ws://{}{}", far_node.server, far_node.path),
+        near: side(
+            split.near,
+            totals.expected_measured - totals.expected_measured_far,
+            totals.received_measured - far.received_measured,
+            totals.received_in_window - far.received_in_window,
+            Side::Near,
+        ),
+        far: side(
+            split.far,
+            totals.expected_measured_far,
+            far.received_measured,
+            far.received_in_window,
+            Side::Far,
+        ),
+    })
+}
+
+/// Redis's CPU over the measured window, when `--redis-pid` was given and
+/// both edges could be read.
+fn redis_usage(window: &WindowSamples, deliveries: u64) -> Option<RedisUsage> {
+    let (start, end) = (window.redis_at_start?, window.redis_at_end?);
+    let cpu_seconds = (end.cpu_seconds - start.cpu_seconds).max(0.0);
+    Some(RedisUsage {
+        cpu_seconds,
+        cpu_seconds_per_million_deliveries: per_million_deliveries(cpu_seconds, deliveries),
     })
 }
 
@@ -488,6 +658,7 @@ fn ack_figures(config: &LoadConfig, totals: &ClientOutcome) -> Option<AckFigures
 async fn collect_outcomes(mut tasks: JoinSet<ClientOutcome>) -> Result<Outcomes, String> {
     let mut outcomes = Outcomes {
         totals: ClientOutcome::default(),
+        far_totals: ClientOutcome::default(),
         ended_early: 0,
         first_early_reason: None,
     };
@@ -495,6 +666,9 @@ async fn collect_outcomes(mut tasks: JoinSet<ClientOutcome>) -> Result<Outcomes,
         while let Some(joined) = tasks.join_next().await {
             let Ok(outcome) = joined else { continue };
             outcomes.totals.add(&outcome);
+            if outcome.side == Side::Far {
+                outcomes.far_totals.add(&outcome);
+            }
             if let Some(reason) = outcome.ended_early {
                 outcomes.ended_early += 1;
                 outcomes.first_early_reason.get_or_insert(reason);
@@ -592,21 +766,22 @@ async fn connect_all(config: &LoadConfig) -> (Vec<Client>, ConnectFailures) {
     (clients, failures)
 }
 
-/// Samples the server's resident memory until told to stop; returns the peak.
-async fn track_peak_rss(pid: u32, mut stop: watch::Receiver<bool>) -> u64 {
+/// Samples the servers' resident memory (added up) until told to stop;
+/// returns the peak.
+async fn track_peak_rss(pids: Vec<u32>, mut stop: watch::Receiver<bool>) -> u64 {
     let mut peak = 0;
     let mut every = tokio::time::interval(MEMORY_SAMPLE_EVERY);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             _ = every.tick() => {
-                if let Ok(ProcessSample { rss_bytes, .. }) = server_process::sample(pid) {
+                if let Ok(ProcessSample { rss_bytes, .. }) = server_process::sample_all(&pids) {
                     peak = peak.max(rss_bytes);
                 }
             }
         }
     }
-    if let Ok(last) = server_process::sample(pid) {
+    if let Ok(last) = server_process::sample_all(&pids) {
         peak = peak.max(last.rss_bytes);
     }
     peak

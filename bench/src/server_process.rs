@@ -44,6 +44,25 @@ pub fn sample(pid: u32) -> io::Result<ProcessSample> {
     })
 }
 
+/// Samples every process of `pids` and adds them up: a chat of two nodes
+/// costs what both processes spend (CPU, resident memory, and the sum of
+/// their peaks). Fails if any has exited, or if `pids` is empty.
+pub fn sample_all(pids: &[u32]) -> io::Result<ProcessSample> {
+    let mut total: Option<ProcessSample> = None;
+    for &pid in pids {
+        let one = sample(pid)?;
+        let sum = total.get_or_insert(ProcessSample {
+            cpu_seconds: 0.0,
+            rss_bytes: 0,
+            peak_rss_bytes: 0,
+        });
+        sum.cpu_seconds += one.cpu_seconds;
+        sum.rss_bytes += one.rss_bytes;
+        sum.peak_rss_bytes += one.peak_rss_bytes;
+    }
+    total.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no process to sample"))
+}
+
 /// utime + stime (fields 14 and 15) from the text of `/proc/PID/stat`.
 ///
 /// Field 2 is the command name in parentheses and may itself contain spaces
@@ -83,6 +102,17 @@ mod tests {
         assert_eq!(kib_field_from_status(status, "VmRSS"), Some(48_000));
         assert_eq!(kib_field_from_status(status, "VmHWM"), Some(52_340));
         assert_eq!(kib_field_from_status(status, "VmSwap"), None);
+    }
+
+    /// Two processes sampled together add up; none at all is an error.
+    #[test]
+    fn samples_of_several_processes_add_up() {
+        let own = sample(std::process::id()).unwrap();
+        let twice = sample_all(&[std::process::id(), std::process::id()]).unwrap();
+
+        assert!(twice.rss_bytes >= own.rss_bytes * 2 - 1024 * 1024);
+        assert!(twice.cpu_seconds >= own.cpu_seconds * 2.0);
+        assert!(sample_all(&[]).is_err());
     }
 
     /// Sampling our own process works on this machine and gives sane values.
