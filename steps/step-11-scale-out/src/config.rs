@@ -106,6 +106,11 @@ pub mod allowed {
     /// `SHUTDOWN_GRACE_MS`: 0 is allowed (exit at once, without waiting for
     /// clients to be told), at most [`ONE_DAY_MS`].
     pub const SHUTDOWN_GRACE_MS: RangeInclusive<u64> = 0..=ONE_DAY_MS;
+
+    /// `NODE_LIVENESS_MS`: at least 30 ms (a node says it is alive three
+    /// times per period, and a Redis round trip must fit in between), at
+    /// most a day.
+    pub const NODE_LIVENESS_MS: RangeInclusive<u64> = 30..=ONE_DAY_MS;
 }
 
 /// Every setting of step 08. `Config::default()` is what `cargo run` uses
@@ -170,6 +175,114 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// Where the history is kept, and how much of it (step 10).
     pub delivery: DeliveryConfig,
+    /// The Redis this node shares the chat through, if any (step 11:
+    /// `REDIS_URL`); `None` is step 10, one process and SQLite.
+    pub shared: Option<SharedSettings>,
+}
+
+/// The settings of step 11: which Redis, and what this node is called there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedSettings {
+    /// `REDIS_URL`, such as `redis://127.0.0.1:6379`.
+    pub redis_url: String,
+    /// `NODE_NAME`: how this process is known to the others (in Redis's
+    /// client list and keys); by default a random one, new at every start.
+    pub node_name: String,
+    /// `NODE_LIVENESS_MS`: a node that has not said it is alive for this
+    /// long counts as dead, and its users leave every online list. It says
+    /// so three times per period.
+    pub node_liveness: Duration,
+}
+
+impl SharedSettings {
+    /// The default `NODE_LIVENESS_MS`: 3 s, so a dead node's users leave
+    /// the others' lists within about 4 s.
+    pub const DEFAULT_LIVENESS: Duration = Duration::from_secs(3);
+
+    /// Reads `REDIS_URL`, `NODE_NAME` and `NODE_LIVENESS_MS`; `None` when
+    /// `REDIS_URL` is unset or empty.
+    pub fn from_env() -> Result<Option<SharedSettings>, StartupError> {
+        let redis_url = match std::env::var("REDIS_URL") {
+            Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => return Ok(None),
+        };
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("unix://")) {
+            return Err(StartupError::BadSetting {
+                name: "REDIS_URL",
+                value: redis_url,
+                expected: "a URL such as redis://127.0.0.1:6379 (TLS, rediss://, is not built in)",
+            });
+        }
+        let node_name = match std::env::var("NODE_NAME") {
+            Ok(name) if !name.is_empty() => check_node_name(name)?,
+            _ => random_node_name()?,
+        };
+        let node_liveness = Duration::from_millis(bounded_from_env(
+            "NODE_LIVENESS_MS",
+            whole_milliseconds(SharedSettings::DEFAULT_LIVENESS),
+            allowed::NODE_LIVENESS_MS,
+            "a whole number of milliseconds",
+            "milliseconds",
+        )?);
+        Ok(Some(SharedSettings {
+            redis_url,
+            node_name,
+            node_liveness,
+        }))
+    }
+
+    /// One line for the start-up log. The URL is shown without a password.
+    pub fn summary(&self) -> String {
+        format!(
+            "node {}: the chat is shared through Redis at {}; a node silent for {} ms counts as gone",
+            self.node_name,
+            self.shown_url(),
+            self.node_liveness.as_millis()
+        )
+    }
+
+    /// `redis_url` with any password replaced by `***`, for log lines.
+    pub fn shown_url(&self) -> String {
+        match (self.redis_url.find("://"), self.redis_url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!(
+                    "{}***{}",
+                    &self.redis_url[..scheme + 3],
+                    &self.redis_url[at..]
+                )
+            }
+            _ => self.redis_url.clone(),
+        }
+    }
+}
+
+/// A `NODE_NAME` of 1 to 32 letters, digits, `-` and `_`: it becomes part
+/// of Redis keys and client names, which must not hold spaces.
+fn check_node_name(name: String) -> Result<String, StartupError> {
+    let fits = name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if fits {
+        Ok(name)
+    } else {
+        Err(StartupError::BadSetting {
+            name: "NODE_NAME",
+            value: name,
+            expected: "1 to 32 letters, digits, '-' or '_'",
+        })
+    }
+}
+
+/// Eight random hexadecimal digits, for a node started without a name.
+fn random_node_name() -> Result<String, StartupError> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).map_err(|error| {
+        StartupError::Io(std::io::Error::other(format!(
+            "no random bytes for a node name ({error}); set NODE_NAME"
+        )))
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The settings of step 10: the database, how much history it keeps and
@@ -286,6 +399,7 @@ impl Default for Config {
             max_tcp_connections: tcp_connections_for(10_000),
             header_read_timeout: Duration::from_secs(10),
             delivery: DeliveryConfig::default(),
+            shared: None,
         }
     }
 }
@@ -353,6 +467,7 @@ impl Config {
                 default.header_read_timeout,
             )?,
             delivery: DeliveryConfig::from_env()?,
+            shared: SharedSettings::from_env()?,
         };
         config.with_tcp_connections_from_env()?.check()
     }
@@ -458,8 +573,8 @@ impl Config {
 
     /// The settings in a few lines a person can read in the terminal at
     /// start-up, so nobody has to guess which limits are in force.
-    pub fn summary(&self) -> [String; 6] {
-        [
+    pub fn summary(&self) -> Vec<String> {
+        vec![
             format!(
                 "limits: {} connections, {} messages per second per client, {} queued messages per client; \
                  {} bytes per second per client, {} bytes per second published in all",
@@ -482,7 +597,10 @@ impl Config {
                 self.max_tcp_connections,
                 self.header_read_timeout.as_millis()
             ),
-            self.delivery.summary(),
+            match &self.shared {
+                None => self.delivery.summary(),
+                Some(shared) => shared.summary(),
+            },
         ]
     }
 }

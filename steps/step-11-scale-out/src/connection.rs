@@ -56,15 +56,17 @@ use crate::{
     AppState, MAX_MESSAGE_BYTES,
     config::Config,
     heartbeat::{Beat, Heartbeat},
+    history::{History, not_stored},
     ids::ConnectionId,
     inbox::Inbox,
     names::{Nickname, RoomName},
-    protocol::{self, Ack, AckReply, ClientEvent, ProtocolError, ServerEvent},
+    protocol::{self, Ack, AckReply, ClientEvent, ProtocolError, Refusal, ServerEvent},
     quiet_log::LogThrottle,
     rate_limit::{ClientBudget, Decision, Over, SharedBudget, TokenBucket, Verdict},
     rooms::{JoinRefused, Membership, PrivateRefused, RoomFrame, Rooms, Seat},
-    sessions::Sessions,
-    store::{Delivery, Found, NewMessage, Query, Store, StoredMessage},
+    sessions::{self, Sessions},
+    shared::{Claim, ClaimRefused, LinkError, Shared},
+    store::{Delivery, Found, NewMessage, Query, StoredMessage},
 };
 
 /// At most this many queued messages go into one write (see
@@ -94,7 +96,7 @@ pub const TYPING_PER_SECOND: u32 = 4;
 
 /// The answer of an event: data for an acknowledgement, or the sentence
 /// that says why it was refused.
-type Answer = Result<Value, String>;
+type Answer = Result<Value, Refusal>;
 
 /// An answer that comes once the database has stored the message.
 type LaterAnswer = Pin<Box<dyn Future<Output = Answer> + Send>>;
@@ -296,7 +298,7 @@ pub struct Connection {
     /// Private messages for this connection.
     inbox: Arc<Inbox>,
     /// Every message, committed before anyone hears of it.
-    store: Store,
+    history: History,
     /// This client's messages being stored, each with the `ack` to answer
     /// it on.
     saving: FuturesUnordered<Saving>,
@@ -306,6 +308,9 @@ pub struct Connection {
     session: Option<String>,
     /// Fires when a newer connection takes this one's session over.
     taken_over: Option<oneshot::Receiver<()>>,
+    /// Step 11: Redis gave this connection back a session it brought (held
+    /// by a connection on another node, or by none).
+    recovered_elsewhere: bool,
     /// The newest room message and private message already sent to this
     /// client by a replay: the same ones arriving live are skipped.
     replayed: Replayed,
@@ -353,11 +358,12 @@ impl Connection {
             feed: None,
             typing_feed: None,
             inbox: Inbox::new(config.queue_capacity),
-            store: state.store.clone(),
+            history: state.history.clone(),
             saving: FuturesUnordered::new(),
             sessions: state.sessions.clone(),
             session: None,
             taken_over: None,
+            recovered_elsewhere: false,
             replayed: Replayed::default(),
             after_answer: Vec::new(),
             shutdown: Box::pin(state.shutdown.clone().cancelled_owned()),
@@ -613,7 +619,7 @@ impl Connection {
                     }
                     _ => None,
                 };
-                Some(self.answer(ack, Err(slow_down(over))).await)
+                Some(self.answer(ack, Err(slow_down(over).into())).await)
             }
             Decision::Flood => Some(ControlFlow::Break(self.flooding().await)),
         }
@@ -670,7 +676,7 @@ impl Connection {
                 }
             },
             Err(refused) => {
-                self.answer(refused.ack, Err(refused.error.to_string()))
+                self.answer(refused.ack, Err(refused.error.to_string().into()))
                     .await
             }
         }
@@ -717,7 +723,15 @@ impl Connection {
     ) -> Answer {
         let nickname = Nickname::parse(nickname).map_err(|refused| refused.to_string())?;
         let room = RoomName::parse(room).map_err(|refused| refused.to_string())?;
-        let taking_over = self.take_session(session.as_deref(), &nickname);
+        // Step 11: with Redis, the nickname is claimed on every node first,
+        // and the list of users is every node's.
+        let (taking_over, everyone) = match self.history.shared().cloned() {
+            None => (self.take_session(session.as_deref(), &nickname), None),
+            Some(shared) => {
+                let claimed = self.claim(&shared, &nickname, &room, session).await?;
+                (claimed.0, Some(claimed.1))
+            }
+        };
         let joined = self
             .rooms
             .join(
@@ -733,10 +747,12 @@ impl Connection {
             })?;
         // Subscribed first (inside `join`), read second: a message stored
         // in between is both read and live, and the live one is skipped; none
-        // falls between the two.
+        // falls between the two. With Redis, the node's reader must follow
+        // the room (and this person's private messages) before the read too.
         self.feed = Some(joined.messages);
         self.typing_feed = Some(joined.typing);
-        let recovered = taking_over.is_some();
+        self.follow_everywhere().await?;
+        let recovered = taking_over.is_some() || self.recovered_elsewhere;
         self.replay(last_id, recovered).await;
         let member = self.member.as_ref().ok_or("join a room first")?;
         debug!(
@@ -748,10 +764,87 @@ impl Connection {
         Ok(json!({
             "nickname": member.nickname.as_str(),
             "room": member.room.as_str(),
-            "users": joined.users,
+            "users": everyone.unwrap_or(joined.users),
             "session": self.session,
             "recovered": recovered,
         }))
+    }
+
+    /// Step 11: claims `nickname` and a place in `room` on every node (in
+    /// Redis), taking back the session the client `brought` if Redis still
+    /// has it. Returns the seat of a connection on this node whose session
+    /// was taken back (to take its nickname from, as step 10 does), and
+    /// every node's users of the room.
+    async fn claim(
+        &mut self,
+        shared: &Shared,
+        nickname: &Nickname,
+        room: &RoomName,
+        brought: Option<String>,
+    ) -> Result<(Option<Seat>, Vec<String>), Refusal> {
+        let fresh = sessions::new_secret().ok_or("no random bytes for a session; try again")?;
+        let claim = Claim {
+            seat: self.seat,
+            nickname,
+            room,
+            own_session: self.session.as_deref(),
+            brought_session: brought.as_deref(),
+            fresh_session: &fresh,
+            previous_key: self.member.as_ref().map(|member| member.nickname.key()),
+        };
+        let claimed = shared.claim(claim).await.map_err(|refused| match refused {
+            ClaimRefused::Taken => Refusal::from(format!(
+                "the nickname {} is taken; choose another",
+                nickname.as_str()
+            )),
+            ClaimRefused::Failed(error @ LinkError::Unavailable(_)) => Refusal::try_again(format!(
+                "cannot join right now: {error}; try again in a moment"
+            )),
+            ClaimRefused::Failed(error) => Refusal::from(format!("cannot join: {error}")),
+        })?;
+        if self.session.is_some() {
+            // Joining again on the same connection: the same session.
+            self.sessions.rename(&claimed.session, nickname);
+            return Ok((None, claimed.users));
+        }
+        let (take_over, taken_over) = oneshot::channel();
+        self.taken_over = Some(taken_over);
+        self.session = Some(claimed.session.clone());
+        self.recovered_elsewhere = claimed.recovered;
+        // A session held by a connection on this node is taken back as in
+        // step 10; one from another node (or a new one) is adopted here.
+        if claimed.recovered
+            && let Some(resumed) =
+                self.sessions
+                    .resume(&claimed.session, self.seat, nickname, take_over)
+        {
+            return Ok((Some(resumed.from_seat), claimed.users));
+        }
+        let (take_over, taken_over) = oneshot::channel();
+        self.taken_over = Some(taken_over);
+        self.sessions
+            .adopt(&claimed.session, self.seat, nickname, take_over);
+        Ok((None, claimed.users))
+    }
+
+    /// Step 11: has the node's reader follow this member's room and private
+    /// messages. If Redis went away since the claim, the join is undone.
+    async fn follow_everywhere(&mut self) -> Result<(), Refusal> {
+        let (Some(shared), Some(member)) = (self.history.shared(), self.member.as_ref()) else {
+            return Ok(());
+        };
+        match shared.follow(&member.room, &member.nickname.key()).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                // Leaving (the membership's drop) frees the nickname again.
+                self.member = None;
+                self.feed = None;
+                self.typing_feed = None;
+                Err(Refusal::try_again(format!(
+                    "cannot join right now: {error}; try again in a moment"
+                )))
+            }
+        }
     }
 
     /// Gives this connection a session for `nickname`: the one the client
@@ -816,7 +909,7 @@ impl Connection {
     /// Runs `query`; a database that fails is logged, and the client simply
     /// gets no history.
     async fn find(&mut self, query: Query) -> Option<Found> {
-        match self.store.find(query).await {
+        match self.history.find(query).await {
             Ok(found) => Some(found),
             Err(error) => {
                 warn!("no history for {}: {error}", self.id);
@@ -833,7 +926,7 @@ impl Connection {
     /// [`Connection::spend_published`]).
     fn on_message(&mut self, text: String, client_offset: Option<String>) -> Outcome {
         let Some(member) = self.member.as_mut() else {
-            return Outcome::Now(Err("join a room first".to_owned()));
+            return Outcome::Now(Err("join a room first".into()));
         };
         if member.is_typing {
             member.say_typing(false);
@@ -853,7 +946,7 @@ impl Connection {
             at: now_ms(),
         };
         if let Err(refused) = self.spend_published(&message) {
-            return Outcome::Now(Err(refused));
+            return Outcome::Now(Err(refused.into()));
         }
         // `from` is the server's record of the writer: a client cannot
         // write another name. The JSON is written once, for everyone.
@@ -875,9 +968,9 @@ impl Connection {
     /// The answer of a message that is being stored: its `{id, at}` once the
     /// database has committed it (and sent it), or why it was not.
     fn saved_later(&self, message: NewMessage, deliver: Delivery) -> Outcome {
-        let store = self.store.clone();
+        let (history, seat) = (self.history.clone(), self.seat);
         Outcome::Later(Box::pin(async move {
-            let saved = store.save(message, deliver).await.map_err(not_stored)?;
+            let saved = history.save(message, seat, deliver).await?;
             Ok(json!({ "id": saved.id.to_string(), "at": saved.at }))
         }))
     }
@@ -900,9 +993,12 @@ impl Connection {
     /// within the chat's budget and stored first, like a room message, so it
     /// survives their absence.
     fn on_private(&mut self, to: &str, text: String, client_offset: Option<String>) -> Outcome {
+        if let Some(shared) = self.history.shared().cloned() {
+            return self.private_everywhere(shared, to, text, client_offset);
+        }
         match self.private_message(to, text, client_offset) {
             Ok((message, deliver)) => self.saved_later(message, deliver),
-            Err(refused) => Outcome::Now(Err(refused)),
+            Err(refused) => Outcome::Now(Err(refused.into())),
         }
     }
 
@@ -953,6 +1049,46 @@ impl Connection {
         Ok((message, deliver))
     }
 
+    /// Step 11: a private message for someone on any node. Who holds the
+    /// nickname is asked of Redis; the message goes into their stream, and
+    /// their node's reader delivers it.
+    fn private_everywhere(
+        &mut self,
+        shared: Shared,
+        to: &str,
+        text: String,
+        client_offset: Option<String>,
+    ) -> Outcome {
+        let Some(member) = self.member.as_ref() else {
+            return Outcome::Now(Err("join a room first".into()));
+        };
+        let key = to.trim().to_lowercase();
+        if key == member.nickname.key() {
+            return Outcome::Now(Err("you cannot send a private message to yourself".into()));
+        }
+        let mut message = NewMessage {
+            room: None,
+            from: member.nickname.as_str().to_owned(),
+            from_key: member.nickname.key(),
+            to: Some((to.trim().to_owned(), key.clone())),
+            text,
+            client_offset,
+            at: now_ms(),
+        };
+        if let Err(refused) = self.spend_published(&message) {
+            return Outcome::Now(Err(refused.into()));
+        }
+        let (seat, to) = (self.seat, to.to_owned());
+        Outcome::Later(Box::pin(async move {
+            let Some(nickname) = shared.who(&key).await.map_err(not_stored)? else {
+                return Err(format!("nobody called {to} is online").into());
+            };
+            message.to = Some((nickname, key));
+            let saved = shared.save(&message, seat).await.map_err(not_stored)?;
+            Ok(json!({ "id": saved.id.to_string(), "at": saved.at }))
+        }))
+    }
+
     /// The client kept sending far past its frame budget (see
     /// [`ClientBudget`]): disconnect it with 1008 and a reason. We do not
     /// wait for its closing reply: it is still sending, and reading its
@@ -998,7 +1134,7 @@ impl Connection {
                 self.send_within(Message::Text(reply.into())).await
             }
             (None, Ok(_)) => Ok(()),
-            (None, Err(message)) => self.send(ServerEvent::Error { message }).await,
+            (None, Err(Refusal { message, .. })) => self.send(ServerEvent::Error { message }).await,
         };
         if answered.is_ok() && !self.after_answer.is_empty() {
             let frames = std::mem::take(&mut self.after_answer);
@@ -1270,7 +1406,7 @@ fn queue_replay(queue: &mut Vec<Utf8Bytes>, room: &str, found: Found) -> i64 {
 }
 
 /// The `message` event of a stored room message.
-fn message_event(stored: &StoredMessage) -> ServerEvent {
+pub(crate) fn message_event(stored: &StoredMessage) -> ServerEvent {
     ServerEvent::Message {
         id: stored.id.to_string(),
         room: stored.room.clone().unwrap_or_default(),
@@ -1281,7 +1417,7 @@ fn message_event(stored: &StoredMessage) -> ServerEvent {
 }
 
 /// The `private` event of a stored private message.
-fn private_event(stored: &StoredMessage) -> ServerEvent {
+pub(crate) fn private_event(stored: &StoredMessage) -> ServerEvent {
     ServerEvent::Private {
         id: stored.id.to_string(),
         from: stored.from.clone(),
@@ -1308,12 +1444,6 @@ fn frame_bytes(message: &NewMessage) -> usize {
         None => private_event(&stored),
     };
     event.to_json().len()
-}
-
-/// The refusal of a message the database could not store: nothing was
-/// sent, and the client may try again.
-fn not_stored(error: crate::store::StoreError) -> String {
-    format!("the message was not stored ({error}), so nobody got it; try again")
 }
 
 /// The next of this client's messages to be stored, with its `ack`;

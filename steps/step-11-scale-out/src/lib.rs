@@ -1,13 +1,15 @@
-//! Step 10 — nothing lost: every message is stored in SQLite before anyone
-//! hears of it, a client that reconnects gets exactly what it missed, and a
-//! message sent twice (a retry after a lost answer) is delivered once.
+//! Step 11 — more than one server: the same chat on several processes
+//! ("nodes") that share one conversation through Redis. A message written
+//! on one node reaches the members on every node, online lists and
+//! nicknames span them all, and a tab whose node died reconnects to
+//! another and gets exactly what it missed.
 //!
-//! Everything of step 09 stays, with the same events; `diff -r
-//! steps/step-09-chat-room steps/step-11-scale-out` is this lesson. Run it
-//! with `cargo run -p step-11-scale-out` (the database is `data/chat.db` at
-//! the root of the repository; `DATABASE_PATH` chooses another), open
-//! <http://localhost:3000> in two tabs, and read `notes/10-delivery.md`
-//! beside this file.
+//! With no `REDIS_URL` this is step 10, exactly: one process, SQLite.
+//! Everything of step 10 stays, with the same events; `diff -r
+//! steps/step-10-delivery steps/step-11-scale-out` is this lesson. Run
+//! `redis-server`, then `REDIS_URL=redis://127.0.0.1:6379 PORT=3001 cargo
+//! run -p step-11-scale-out` and the same with `PORT=3002`, open a tab on
+//! each, and read `notes/11-scale-out.md` beside this file.
 //!
 //! # Layout
 //! - `lib.rs` (this file): the router, the shared state, the admission of a
@@ -29,6 +31,9 @@
 //! - [`rooms`]: who is where: rooms, nicknames, and each member's inbox.
 //! - [`names`]: the rules for nicknames and room names.
 //! - [`inbox`]: a connection's queue of private messages.
+//! - [`history`]: where messages are kept: SQLite, or Redis (step 11).
+//! - [`shared`]: step 11's Redis side: the streams, the claims, the
+//!   reader, the notices between nodes, and each node's liveness.
 //! - [`store`]: the history in SQLite, written by one thread in batches.
 //! - [`sessions`]: the secrets that let a reconnecting tab take its session
 //!   back.
@@ -40,6 +45,7 @@ pub mod config;
 pub mod connection;
 pub mod handshake;
 pub mod heartbeat;
+pub mod history;
 pub mod ids;
 pub mod inbox;
 pub mod names;
@@ -51,6 +57,7 @@ pub mod rate_limit;
 pub mod rooms;
 pub mod server;
 pub mod sessions;
+pub mod shared;
 pub mod static_files;
 pub mod store;
 
@@ -72,6 +79,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use support::StartupError;
 use tokio::{
     net::TcpListener,
     sync::{OwnedSemaphorePermit, Semaphore, watch},
@@ -91,12 +99,14 @@ use crate::{
     config::Config,
     connection::Connection,
     handshake::check_handshake,
+    history::History,
     ids::ConnectionId,
     origin::{OriginRefused, check_origin},
     quiet_log::LogThrottle,
     rate_limit::SharedBudget,
     rooms::Rooms,
     sessions::Sessions,
+    shared::{Health, Shared},
     static_files::StaticFiles,
     store::Store,
 };
@@ -149,8 +159,9 @@ pub struct AppState {
     pub live_connections: watch::Sender<usize>,
     /// Who is where: every room, every nickname, every member's inbox.
     pub rooms: Rooms,
-    /// Every message, stored before anyone hears of it.
-    pub store: Store,
+    /// Every message, stored before anyone hears of it: in SQLite, or in
+    /// Redis (step 11).
+    pub history: History,
     /// The sessions a reconnecting client may take back.
     pub sessions: Sessions,
     /// The limits this server runs with.
@@ -183,22 +194,82 @@ struct RefusalLog {
 }
 
 impl AppState {
-    /// A fresh state: no connections yet, an empty chat, and these limits.
+    /// A fresh state on one node: no connections yet, the chat in `store`
+    /// (SQLite), and these limits. This is step 10's state.
     pub fn new(config: Config, store: Store) -> Self {
         // A batch's messages reach a room at once: keep it well inside the
         // room's queue (see `Store::limit_batches`).
         store.limit_batches(config.queue_capacity / 2);
+        let sessions = Sessions::new(config.delivery.recovery);
+        let rooms = Rooms::new(config.queue_capacity);
+        AppState::with(
+            config,
+            History::Local(store),
+            rooms,
+            sessions,
+            CancellationToken::new(),
+        )
+    }
+
+    /// The state `config` asks for: step 10's, on the SQLite file
+    /// `DATABASE_PATH`, when it names no Redis; otherwise a node of a chat
+    /// shared through Redis (step 11), whose tasks start now (so this must
+    /// be called inside a Tokio runtime). Redis being down is not an error:
+    /// the node keeps trying. A database that cannot be opened, or a Redis
+    /// URL that cannot be read, is.
+    pub fn open(config: Config) -> Result<Self, StartupError> {
+        let Some(settings) = config.shared.clone() else {
+            let store = Store::open(
+                &config.delivery.database_path,
+                config.delivery.retention_per_room,
+            )
+            .map_err(|error| StartupError::Io(io::Error::other(error.to_string())))?;
+            return Ok(AppState::new(config, store));
+        };
+        let sessions = Sessions::new(config.delivery.recovery);
+        let shutdown = CancellationToken::new();
+        let (shared, rooms) = Shared::start(
+            &settings,
+            &config.delivery,
+            config.queue_capacity,
+            &sessions,
+            &shutdown,
+        )
+        .map_err(|sentence| StartupError::Io(io::Error::other(sentence)))?;
+        let history = History::Shared(shared);
+        Ok(AppState::with(config, history, rooms, sessions, shutdown))
+    }
+
+    fn with(
+        config: Config,
+        history: History,
+        rooms: Rooms,
+        sessions: Sessions,
+        shutdown: CancellationToken,
+    ) -> Self {
         AppState {
             live_connections: watch::Sender::new(0),
-            rooms: Rooms::new(config.queue_capacity),
-            store,
-            sessions: Sessions::new(config.delivery.recovery),
+            rooms,
+            history,
+            sessions,
             published: SharedBudget::new(config.max_published_bytes_per_second, Instant::now()),
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
-            shutdown: CancellationToken::new(),
+            shutdown,
             connections: TaskTracker::new(),
             refusals: Arc::default(),
             config: Arc::new(config),
+        }
+    }
+
+    /// Whether this node can serve: always on one node; with Redis, while
+    /// Redis answers. The sentence says why not.
+    pub fn health(&self) -> Result<(), String> {
+        let Some(shared) = self.history.shared() else {
+            return Ok(());
+        };
+        match &*shared.health().borrow() {
+            Health::Up => Ok(()),
+            Health::Down(why) => Err(why.clone()),
         }
     }
 
@@ -290,7 +361,7 @@ pub fn public_folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../public/step-11-scale-out")
 }
 
-/// The browser client shared by steps 04 to 10: `public/socket.js`.
+/// The browser client shared by steps 04 to 11: `public/socket.js`.
 pub fn client_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../public/socket.js")
 }
@@ -301,6 +372,7 @@ pub fn app(folder: impl AsRef<Path>, state: AppState) -> Router {
     let files = StaticFiles::new(folder);
     Router::new()
         .route("/ws", get(upgrade_to_websocket))
+        .route("/health", get(health))
         .route_service("/socket.js", ServeFile::new(client_script()))
         .fallback(move |request| files.clone().respond(request))
         // `TraceLayer` logs every request at debug level, and by default
@@ -325,6 +397,21 @@ pub async fn serve(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     server::serve(listener, app(folder, state.clone()), &state, stop).await
+}
+
+/// `GET /health`: for a load balancer, whether to send clients here. `200
+/// ok`, or `503` and why not (this node cannot reach Redis).
+async fn health(State(state): State<AppState>) -> Response {
+    match state.health() {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(why) => {
+            let body = format!(
+                "503 Service Unavailable: this node cannot reach Redis ({why}); \
+                 it keeps trying, and serves again once Redis answers.\n"
+            );
+            (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+        }
+    }
 }
 
 /// `GET /ws`: checks the handshake, the origin and the connection limit,

@@ -1,14 +1,15 @@
-//! Runs step 10: `cargo run -p step-11-scale-out`, then open the URL it logs
-//! in two tabs. Every limit can be set in the environment, e.g.
-//! `MAX_CONNECTIONS=100 ALLOWED_ORIGINS=https://chat.example.com cargo run -p
-//! step-11-scale-out`; the limits in force are logged at start-up.
+//! Runs step 11: `cargo run -p step-11-scale-out`, then open the URL it logs
+//! in two tabs (one node, SQLite: step 10). With Redis, run it twice:
+//! `REDIS_URL=redis://127.0.0.1:6379 PORT=3001 cargo run -p
+//! step-11-scale-out`, the same with `PORT=3002`, and a tab on each. Every
+//! limit can be set in the environment, e.g. `MAX_CONNECTIONS=100 cargo run
+//! -p step-11-scale-out`; the limits in force are logged at start-up.
 
 use step_11_scale_out::{
     AppState,
     config::Config,
     open_files::{Fit, fit_to_open_file_limit},
     public_folder, serve,
-    store::Store,
 };
 use support::StartupError;
 
@@ -32,14 +33,11 @@ async fn main() -> Result<(), StartupError> {
     }
     let folder = support::require_folder(public_folder())?;
     // The database is opened (and checked) before the port is bound too: a
-    // file that is not a database stops the server with a sentence.
-    let store = Store::open(
-        &config.delivery.database_path,
-        config.delivery.retention_per_room,
-    )
-    .map_err(|error| StartupError::Io(std::io::Error::other(error.to_string())))?;
+    // file that is not a database stops the server with a sentence. Redis
+    // is not waited for: a node starts while Redis is down, and serves
+    // once it is back (`/health` says which).
     let summary = config.summary();
-    let state = AppState::new(config, store);
+    let state = AppState::open(config)?;
     let listener = support::bind_from_env(env!("CARGO_PKG_NAME")).await?;
     for line in summary {
         tracing::info!("{line}");

@@ -204,21 +204,64 @@ impl ServerEvent {
     }
 }
 
+/// Why an event was refused: the sentence for a person, and whether the
+/// very same frame may simply be sent again in a moment (step 11: while
+/// this node cannot reach Redis, nothing is stored, and a retry with the
+/// same `client_offset` will be, once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub message: String,
+    pub retry: bool,
+}
+
+impl Refusal {
+    /// A refusal worth retrying as it is, in a moment.
+    pub fn try_again(message: String) -> Refusal {
+        Refusal {
+            message,
+            retry: true,
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Refusal {
+        Refusal {
+            message,
+            retry: false,
+        }
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Refusal {
+        Refusal::from(message.to_owned())
+    }
+}
+
 /// The one answer to a frame that carried `"ack": n`.
 #[derive(Debug)]
 pub struct AckReply {
     pub ack: Ack,
     /// What the event gave (`data`), or why it was refused (`error`).
-    pub result: Result<Value, String>,
+    pub result: Result<Value, Refusal>,
 }
 
 impl AckReply {
     /// The text of the frame: `{"ack":n,"data":...}` or
-    /// `{"ack":n,"error":{"message":...}}`.
+    /// `{"ack":n,"error":{"message":...}}`, with `"retry":true` in the
+    /// error when the same frame may be sent again.
     pub fn to_json(&self) -> String {
         let reply = match &self.result {
             Ok(data) => json!({ "ack": self.ack.0, "data": data }),
-            Err(message) => json!({ "ack": self.ack.0, "error": { "message": message } }),
+            Err(Refusal {
+                message,
+                retry: false,
+            }) => json!({ "ack": self.ack.0, "error": { "message": message } }),
+            Err(Refusal {
+                message,
+                retry: true,
+            }) => json!({ "ack": self.ack.0, "error": { "message": message, "retry": true } }),
         };
         reply.to_string()
     }
@@ -791,7 +834,7 @@ mod tests {
         assert_eq!(done.to_json(), r#"{"ack":3,"data":{"at":5,"id":"12"}}"#);
         let refused = AckReply {
             ack: Ack(4),
-            result: Err("join a room first".to_owned()),
+            result: Err("join a room first".into()),
         };
         assert_eq!(
             refused.to_json(),

@@ -12,6 +12,12 @@
 //! carries the [`Seat`] of its sender, so a member skips its own frames
 //! without a second serialisation or a copy per client. See
 //! `notes/09-chat-room.md`.
+//!
+//! Step 11: with several nodes, this directory still holds only this
+//! node's members. What they say that other nodes must hear goes out
+//! through a [`Relayed`] channel (to Redis, see `shared/`), and what other
+//! nodes' members say comes in through [`Rooms::deliver_to_room`],
+//! [`Rooms::deliver_private`] and [`Rooms::notice_from_elsewhere`].
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -23,7 +29,7 @@ use std::{
 };
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::{
     inbox::Inbox,
@@ -65,6 +71,23 @@ pub struct Rooms {
     /// How many messages a room keeps for members that have not taken them
     /// (`QUEUE_CAPACITY`).
     capacity: usize,
+    /// Where what other nodes must hear goes (step 11); `None` on one node.
+    relay: Option<mpsc::UnboundedSender<Relayed>>,
+}
+
+/// What this node's members do that the other nodes must hear of (step
+/// 11): sent to Redis by the node's relay task, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Relayed {
+    /// A member started or stopped typing.
+    Typing {
+        room: String,
+        nickname: String,
+        typing: bool,
+    },
+    /// A member's connection ended: its nickname is free again (if it still
+    /// held it; a session taken over elsewhere no longer does).
+    Left { key: String, seat: Seat },
 }
 
 /// What the lock protects.
@@ -161,6 +184,24 @@ impl Rooms {
         Rooms {
             directory: Arc::new(Mutex::new(Directory::default())),
             capacity,
+            relay: None,
+        }
+    }
+
+    /// The same, telling `relay` what other nodes must hear (step 11).
+    pub fn relayed(capacity: usize, relay: mpsc::UnboundedSender<Relayed>) -> Rooms {
+        Rooms {
+            relay: Some(relay),
+            ..Rooms::new(capacity)
+        }
+    }
+
+    /// Sends `what` to the other nodes, if there are any.
+    fn relay(&self, what: Relayed) {
+        if let Some(relay) = &self.relay {
+            // Fails only once the relay task has stopped (the server is
+            // shutting down); then nobody is left to tell.
+            let _ = relay.send(what);
         }
     }
 
@@ -270,6 +311,85 @@ impl Rooms {
         })
     }
 
+    /// A room message read from Redis (step 11), for this node's members
+    /// of `room`; `from` is the writer's seat when the writer is on this
+    /// node (so it skips its own copy), 0 otherwise. Returns how many
+    /// members got it; 0 when none of them is here.
+    pub fn deliver_to_room(&self, room: &str, from: Seat, id: i64, frame: Utf8Bytes) -> usize {
+        let directory = self.lock();
+        match directory.room_named(room) {
+            Some(room) => room.channels.send_message(from, id, frame),
+            None => 0,
+        }
+    }
+
+    /// A private message read from Redis (step 11), for the inbox of
+    /// whoever holds `key` on this node. Whether it was taken: a full inbox
+    /// or nobody here drops it (it stays in Redis for their next join).
+    pub fn deliver_private(&self, key: &str, frame: RoomFrame) -> bool {
+        let inbox = self.lock().people.get(key).map(|p| p.inbox.clone());
+        inbox.is_some_and(|inbox| inbox.push(frame).is_ok())
+    }
+
+    /// A `joined`, `left` (`must_arrive`) or `typing` notice about another
+    /// node's member (step 11), for this node's members of `room`.
+    pub fn notice_from_elsewhere(&self, room: &str, frame: Utf8Bytes, must_arrive: bool) {
+        let directory = self.lock();
+        if let Some(room) = directory.room_named(room) {
+            if must_arrive {
+                room.channels.send_message(0, 0, frame);
+            } else {
+                let _ = room.channels.typing.send(RoomFrame {
+                    from: 0,
+                    id: 0,
+                    frame,
+                });
+            }
+        }
+    }
+
+    /// Takes `seat` out of its room without a `left` notice: its session
+    /// has been taken over on another node, whose script told the room
+    /// already (step 11). Its membership, dropped later, then finds it gone.
+    pub fn leave_quietly(&self, seat: Seat) {
+        let mut directory = self.lock();
+        let Some((key, room)) = directory
+            .people
+            .iter()
+            .find(|(_, person)| person.seat == seat)
+            .map(|(key, person)| (key.clone(), person.room.clone()))
+        else {
+            return;
+        };
+        directory.people.remove(&key);
+        if let Some(room_state) = directory.rooms.get_mut(&room) {
+            room_state.members.remove(&seat);
+            if room_state.members.is_empty() {
+                directory.rooms.remove(&room);
+            }
+        }
+    }
+
+    /// Whether `room` has a member on this node.
+    pub fn has_room(&self, room: &str) -> bool {
+        self.lock().room_named(room).is_some()
+    }
+
+    /// Whether someone on this node holds the nickname `key`.
+    pub fn has_person(&self, key: &str) -> bool {
+        self.lock().people.contains_key(key)
+    }
+
+    /// The nickname key, seat and room of everyone on this node (for a node
+    /// that must claim its users again, step 11).
+    pub fn everyone(&self) -> Vec<(Nickname, Seat, RoomName)> {
+        self.lock()
+            .people
+            .values()
+            .map(|p| (p.nickname.clone(), p.seat, p.room.clone()))
+            .collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Directory> {
         // A poisoned lock means a thread panicked inside one of these short
         // methods; the maps are still maps, so carry on with them.
@@ -280,6 +400,12 @@ impl Rooms {
 }
 
 impl Directory {
+    /// The room called `name` (as written on the wire), if it has members.
+    fn room_named(&self, name: &str) -> Option<&Room> {
+        let name = RoomName::parse(Some(name)).ok()?;
+        self.rooms.get(&name)
+    }
+
     /// A session taken back: its old connection `old` leaves now, in the
     /// same step as the new one joins, so the room hears `left` for it
     /// before `joined` for the new one (when the old connection closes, it
@@ -427,6 +553,13 @@ impl Membership {
         }
         self.is_typing = typing;
         self.channels.send_typing(self.seat, &self.nickname, typing);
+        if let Some(rooms) = &self.rooms {
+            rooms.relay(Relayed::Typing {
+                room: self.room.as_str().to_owned(),
+                nickname: self.nickname.as_str().to_owned(),
+                typing,
+            });
+        }
     }
 }
 
@@ -434,6 +567,17 @@ impl Drop for Membership {
     fn drop(&mut self) {
         if let Some(rooms) = self.rooms.take() {
             rooms.lock().leave(self.seat, &self.room, self.is_typing);
+            if self.is_typing {
+                rooms.relay(Relayed::Typing {
+                    room: self.room.as_str().to_owned(),
+                    nickname: self.nickname.as_str().to_owned(),
+                    typing: false,
+                });
+            }
+            rooms.relay(Relayed::Left {
+                key: self.nickname.key(),
+                seat: self.seat,
+            });
         }
     }
 }

@@ -113,6 +113,48 @@ impl Sessions {
         Some(Resumed { from_seat })
     }
 
+    /// Step 11: a session that Redis says this connection may have (new, or
+    /// taken back from a connection on another node), kept here so that a
+    /// later take-over on this node finds it as step 10's do.
+    pub fn adopt(
+        &self,
+        secret: &str,
+        seat: Seat,
+        nickname: &Nickname,
+        take_over: oneshot::Sender<()>,
+    ) {
+        let session = Session {
+            nickname: nickname.clone(),
+            seat,
+            ended: None,
+            take_over: Some(take_over),
+        };
+        let mut sessions = self.lock();
+        forget_expired(&mut sessions, self.recovery);
+        if let Some(old) = sessions.insert(secret.to_owned(), session)
+            && let Some(tell) = old.take_over
+        {
+            let _ = tell.send(());
+        }
+    }
+
+    /// The seat of the connection that holds `secret`'s session now.
+    pub fn seat_of(&self, secret: &str) -> Option<Seat> {
+        self.lock().get(secret).map(|session| session.seat)
+    }
+
+    /// Step 11: a connection on another node took `secret`'s session back;
+    /// tells the connection here that held it (if it still does), and
+    /// returns its seat.
+    pub fn taken_over_elsewhere(&self, secret: &str) -> Option<Seat> {
+        let mut sessions = self.lock();
+        let session = sessions.remove(secret)?;
+        if let Some(tell) = session.take_over {
+            let _ = tell.send(());
+        }
+        Some(session.seat)
+    }
+
     /// The nickname of `secret`'s session is now `nickname` (a join again,
     /// on the same connection, with another name).
     pub fn rename(&self, secret: &str, nickname: &Nickname) {
@@ -156,7 +198,7 @@ fn forget_expired(sessions: &mut HashMap<String, Session>, recovery: Duration) {
 }
 
 /// 128 random bits as 32 hex digits.
-fn new_secret() -> Option<String> {
+pub fn new_secret() -> Option<String> {
     let mut random = [0u8; 16];
     getrandom::fill(&mut random).ok()?;
     let mut secret = String::with_capacity(32);

@@ -1,0 +1,90 @@
+//! "This node is alive", said to Redis three times per `NODE_LIVENESS_MS`,
+//! and the sweep that takes the users of a node that stopped saying it out
+//! of every list.
+//!
+//! A node that dies (a crash, `kill -9`, a pulled cable) cannot say that
+//! its users left. So every node refreshes a key that expires on its own
+//! (`chat:node:<id>`), and every node, on the same beat, runs the sweep
+//! script: the users of any node whose key has expired leave their rooms,
+//! with one `left` each, and their nicknames are free again. Within about
+//! `NODE_LIVENESS_MS` and a third, a dead node's users are gone from every
+//! online list — and no entry stays forever.
+//!
+//! A node that stops cleanly does not wait for that: it removes its key and
+//! sweeps itself as it shuts down.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{Shared, link::LinkError, recovery_ms, scripts};
+
+/// Says "alive" and sweeps, every third of the liveness period, until
+/// `stop`; then takes this node out.
+pub async fn keep_alive(shared: Shared, stop: CancellationToken) {
+    let period = shared.inner.settings.node_liveness;
+    let beat = (period / 3).max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval(beat);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = stop.cancelled() => break,
+        }
+        if let Err(LinkError::Refused(why)) = beat_once(&shared).await {
+            warn!("Redis refused this node's liveness ({why})");
+        }
+    }
+    leave_cleanly(&shared).await;
+}
+
+/// One beat: "alive" for another period, then the sweep.
+async fn beat_once(shared: &Shared) -> Result<(), LinkError> {
+    let mut connection = shared.connection()?;
+    let period = shared.inner.settings.node_liveness;
+    let was_alive: i64 = scripts::ALIVE
+        .arg(shared.node())
+        .arg(u64::try_from(period.as_millis()).unwrap_or(u64::MAX))
+        .invoke_async(&mut connection)
+        .await
+        .map_err(|error| shared.inner.link.failed(&error))?;
+    if was_alive == 0 && !shared.inner.rooms.everyone().is_empty() {
+        // Redis went without this node for longer than the liveness period
+        // (an outage): the others may have swept its users. They are still
+        // connected here, and their next join claims them again.
+        warn!(
+            "Redis counted this node as gone for a while; its users may have left other nodes' lists"
+        );
+    }
+    let swept: i64 = scripts::SWEEP
+        .arg(recovery_ms(&shared.inner.delivery))
+        .invoke_async(&mut connection)
+        .await
+        .map_err(|error| shared.inner.link.failed(&error))?;
+    if swept > 0 {
+        info!("{swept} users of nodes that stopped answering left their rooms");
+    }
+    Ok(())
+}
+
+/// Shutting down: this node's key goes, and the sweep takes its users out
+/// now rather than when the key would have expired.
+async fn leave_cleanly(shared: &Shared) {
+    let Ok(mut connection) = shared.connection() else {
+        return;
+    };
+    let removed = redis::cmd("DEL")
+        .arg(format!("chat:node:{}", shared.node()))
+        .query_async::<()>(&mut connection)
+        .await;
+    let swept = scripts::SWEEP
+        .arg(recovery_ms(&shared.inner.delivery))
+        .invoke_async::<i64>(&mut connection)
+        .await;
+    if let Err(error) = removed.and(swept) {
+        warn!(
+            "could not take this node out of Redis as it stopped ({error}); its users leave when its liveness expires"
+        );
+    }
+}
