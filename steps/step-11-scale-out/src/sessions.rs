@@ -138,6 +138,14 @@ impl Sessions {
         }
     }
 
+    /// The secret of the session the connection in `seat` holds, if any.
+    pub fn secret_of(&self, seat: Seat) -> Option<String> {
+        self.lock()
+            .iter()
+            .find(|(_, session)| session.seat == seat && session.ended.is_none())
+            .map(|(secret, _)| secret.clone())
+    }
+
     /// The seat of the connection that holds `secret`'s session now.
     pub fn seat_of(&self, secret: &str) -> Option<Seat> {
         self.lock().get(secret).map(|session| session.seat)

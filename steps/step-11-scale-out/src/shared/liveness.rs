@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use redis::aio::MultiplexedConnection;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -49,13 +50,11 @@ async fn beat_once(shared: &Shared) -> Result<(), LinkError> {
         .invoke_async(&mut connection)
         .await
         .map_err(|error| shared.inner.link.failed(&error))?;
-    if was_alive == 0 && !shared.inner.rooms.everyone().is_empty() {
-        // Redis went without this node for longer than the liveness period
-        // (an outage): the others may have swept its users. They are still
-        // connected here, and their next join claims them again.
-        warn!(
-            "Redis counted this node as gone for a while; its users may have left other nodes' lists"
-        );
+    if was_alive == 0 {
+        // New, or Redis went without this node for longer than the
+        // liveness period (an outage, a Redis restart): the others may have
+        // swept its users, who are still connected here.
+        claim_everyone_again(shared, &mut connection).await?;
     }
     let swept: i64 = scripts::SWEEP
         .arg(recovery_ms(&shared.inner.delivery))
@@ -64,6 +63,36 @@ async fn beat_once(shared: &Shared) -> Result<(), LinkError> {
         .map_err(|error| shared.inner.link.failed(&error))?;
     if swept > 0 {
         info!("{swept} users of nodes that stopped answering left their rooms");
+    }
+    Ok(())
+}
+
+/// Puts every user of this node back into Redis's lists, unless someone on
+/// a live node has taken their nickname meanwhile (then they keep it here
+/// until they join again, and the log says so).
+async fn claim_everyone_again(
+    shared: &Shared,
+    connection: &mut MultiplexedConnection,
+) -> Result<(), LinkError> {
+    let mut lost = 0;
+    for (nickname, seat, room) in shared.inner.rooms.everyone() {
+        let session = shared.inner.sessions.secret_of(seat).unwrap_or_default();
+        let claimed: i64 = scripts::RECLAIM
+            .arg(shared.node())
+            .arg(seat)
+            .arg(nickname.as_str())
+            .arg(nickname.key())
+            .arg(room.as_str())
+            .arg(session)
+            .invoke_async(connection)
+            .await
+            .map_err(|error| shared.inner.link.failed(&error))?;
+        if claimed == 0 {
+            lost += 1;
+        }
+    }
+    if lost > 0 {
+        warn!("{lost} users of this node lost their nicknames to others while Redis was away");
     }
     Ok(())
 }

@@ -167,6 +167,32 @@ return was
     )
 });
 
+/// Claims again, after an outage, a nickname this node's connection still
+/// uses: unless someone on a live node took it meanwhile. Answers 1 if it
+/// is this connection's again (the room hears `joined` if it had been
+/// swept), 0 if not.
+///
+/// ARGV: node, seat, nickname, key, room, session.
+pub static RECLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local node, seat, nickname, key, room, session = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local holder = redis.call('HMGET', 'chat:nick:' .. key, 'node', 'seat')
+if holder[1] == node and holder[2] == seat then return 1 end
+if holder[1] and redis.call('EXISTS', 'chat:node:' .. holder[1]) == 1 then return 0 end
+redis.call('HSET', 'chat:nick:' .. key, 'node', node, 'seat', seat, 'session', session,
+  'room', room, 'nickname', nickname)
+redis.call('SADD', 'chat:nodes', node)
+redis.call('SADD', 'chat:node-users:' .. node, key)
+if session ~= '' then redis.call('SET', 'chat:session:' .. session, key) end
+redis.call('ZADD', 'chat:users:' .. room, redis.call('INCR', 'chat:join_seq'), nickname)
+redis.call('PUBLISH', 'chat:notices', cjson.encode({
+  kind = 'joined', skip = node, room = room, nickname = nickname, node = node, seat = seat}))
+return 1
+",
+    )
+});
+
 /// Takes every user of every node that stopped saying it is alive out of
 /// its room (one `left` each). Any node may run it; the first to do so
 /// does the work. Answers how many users left.
