@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use common::{chat_message, connect_as, join, next_message, request, request_ok, spawn_app_with};
 use serde_json::{Value, json};
-use step_11_scale_out::{AppState, config::Config};
+use step_11_scale_out::{AppState, config::Config, history::History};
 use testkit::{Client, DEADLINE, assert_nothing_arrives, connect, next_event, next_frame};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
@@ -316,10 +316,14 @@ async fn a_failed_write_is_refused_and_its_retry_succeeds() {
     let (mut bob, _) = connect_as(addr, "bob").await;
     let _ = next_event(&mut alice).await; // bob joined
 
+    let History::Local(store) = &state.history else {
+        panic!("AppState::in_memory keeps the chat in SQLite");
+    };
+
     // Act
-    state.store.simulate_full_disk(true);
+    store.simulate_full_disk(true);
     let refused = say_once(&mut alice, "try me", "r:1").await;
-    state.store.simulate_full_disk(false);
+    store.simulate_full_disk(false);
     let retried = say_once(&mut alice, "try me", "r:1").await;
 
     // Assert
