@@ -19,7 +19,11 @@ use redis::aio::MultiplexedConnection;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{Shared, link::LinkError, recovery_ms, scripts};
+use super::{
+    Shared,
+    link::{Health, LinkError},
+    recovery_ms, scripts,
+};
 
 /// Says "alive" and sweeps, every third of the liveness period, until
 /// `stop`; then takes this node out.
@@ -28,13 +32,24 @@ pub async fn keep_alive(shared: Shared, stop: CancellationToken) {
     let beat = (period / 3).max(Duration::from_millis(10));
     let mut ticks = tokio::time::interval(beat);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut health = shared.health();
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             () = stop.cancelled() => break,
         }
-        if let Err(LinkError::Refused(why)) = beat_once(&shared).await {
-            warn!("Redis refused this node's liveness ({why})");
+        match beat_once(&shared).await {
+            Ok(()) => {}
+            Err(LinkError::Refused(why)) => warn!("Redis refused this node's liveness ({why})"),
+            Err(LinkError::Unavailable(_)) => {
+                // Beat again the moment Redis is back, not a beat later: a
+                // node whose key is missing counts as dead to the others.
+                tokio::select! {
+                    changed = health.wait_for(|h| *h == Health::Up) => if changed.is_err() { break },
+                    () = stop.cancelled() => break,
+                }
+                ticks.reset_immediately();
+            }
         }
     }
     leave_cleanly(&shared).await;
@@ -43,10 +58,9 @@ pub async fn keep_alive(shared: Shared, stop: CancellationToken) {
 /// One beat: "alive" for another period, then the sweep.
 async fn beat_once(shared: &Shared) -> Result<(), LinkError> {
     let mut connection = shared.connection()?;
-    let period = shared.inner.settings.node_liveness;
     let was_alive: i64 = scripts::ALIVE
         .arg(shared.node())
-        .arg(u64::try_from(period.as_millis()).unwrap_or(u64::MAX))
+        .arg(super::liveness_ms(&shared.inner.settings))
         .invoke_async(&mut connection)
         .await
         .map_err(|error| shared.inner.link.failed(&error))?;

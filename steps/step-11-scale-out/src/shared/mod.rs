@@ -275,6 +275,7 @@ impl Shared {
             .arg(claim.brought_session.unwrap_or_default())
             .arg(claim.fresh_session)
             .arg(claim.previous_key.unwrap_or_default())
+            .arg(liveness_ms(&self.inner.settings))
             .invoke_async(&mut connection)
             .await
             .map_err(|error| ClaimRefused::Failed(self.inner.link.failed(&error)))?;
@@ -414,6 +415,11 @@ pub fn private_stream(key: &str) -> String {
 /// `RECOVERY_SECONDS` in milliseconds, for `PEXPIRE`.
 fn recovery_ms(delivery: &DeliveryConfig) -> u64 {
     u64::try_from(delivery.recovery.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `NODE_LIVENESS_MS`, for `PX`.
+fn liveness_ms(settings: &SharedSettings) -> u64 {
+    u64::try_from(settings.node_liveness.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The message id of a stream entry id (`"<id>-0"`).

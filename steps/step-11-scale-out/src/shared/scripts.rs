@@ -87,13 +87,15 @@ end
 ///
 /// ARGV: node, seat, nickname, key, room, own session (`""` on a first
 /// join), brought session (`""`: none), fresh session, previous key
-/// (`""`: none).
+/// (`""`: none), liveness (ms: a node that claims is alive, even before
+/// its first beat).
 pub static JOIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{TAKE_OUT}{}",
         r"
 local node, seat, nickname, key, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local own, brought, fresh, previous = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+redis.call('SET', 'chat:node:' .. node, '1', 'PX', ARGV[10], 'NX')
 local holder = holder_of(key)
 local mine = holder[1] == node and holder[2] == seat
 local session, recovered = fresh, 0
