@@ -31,5 +31,6 @@ pub mod result;
 pub mod rooms;
 pub mod run;
 pub mod server_process;
+pub mod two_node_report;
 pub mod two_nodes;
 pub mod websocket;

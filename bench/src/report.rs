@@ -69,16 +69,23 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
-/// Groups runs by scenario (sorted by scenario id) and server (sorted by
+/// Where scenario `id` goes in a table: by its leading number (`9-...`
+/// before `10-...`), then by the id itself.
+pub fn scenario_order(id: &str) -> (u64, &str) {
+    let digits = id.bytes().take_while(u8::is_ascii_digit).count();
+    (id[..digits].parse().unwrap_or(u64::MAX), id)
+}
+
+/// Groups runs by scenario (in [`scenario_order`]) and server (sorted by
 /// name), and reduces each group's rounds to medians. A skip note counts only
 /// where that server has no measured run in that scenario.
 pub fn summarize(records: &[RunRecord]) -> Vec<ScenarioFigures> {
-    let mut groups: BTreeMap<&str, BTreeMap<&str, Vec<&RunResult>>> = BTreeMap::new();
+    let mut groups: BTreeMap<(u64, &str), BTreeMap<&str, Vec<&RunResult>>> = BTreeMap::new();
     let mut skips: BTreeMap<&str, Vec<&SkippedRun>> = BTreeMap::new();
     for record in records {
         match record {
             RunRecord::Measured(run) => groups
-                .entry(&run.scenario)
+                .entry(scenario_order(&run.scenario))
                 .or_default()
                 .entry(&run.server_name)
                 .or_default()
@@ -89,14 +96,14 @@ pub fn summarize(records: &[RunRecord]) -> Vec<ScenarioFigures> {
         }
     }
     for (scenario, skipped) in &skips {
-        let servers = groups.entry(scenario).or_default();
+        let servers = groups.entry(scenario_order(scenario)).or_default();
         for skip in skipped {
             servers.entry(&skip.server_name).or_default();
         }
     }
     groups
         .into_iter()
-        .map(|(scenario, servers)| {
+        .map(|((_, scenario), servers)| {
             let first = servers.values().flatten().next().copied();
             let skipped = skips.get(scenario).map(Vec::as_slice).unwrap_or_default();
             ScenarioFigures {
@@ -252,7 +259,8 @@ pub fn millis(value: f64) -> String {
     }
 }
 
-const DASH: &str = "–";
+/// What a table shows where there is no figure.
+pub const DASH: &str = "–";
 
 /// The Markdown table: one row per scenario and server.
 pub fn markdown_table(scenarios: &[ScenarioFigures]) -> String {
@@ -632,13 +640,15 @@ fn escape(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::latency::LatencySummary;
     use crate::protocol::Protocol;
     use crate::result::ServerUsage;
 
-    fn run(
+    /// A measured run with the given figures (shared with the two-node
+    /// table's tests).
+    pub(crate) fn run(
         scenario: &str,
         server: &str,
         deliveries_per_second: f64,
@@ -928,6 +938,22 @@ mod tests {
         assert!(!svg.contains("<socket.io>"));
         // Two panels (deliveries/s and p99) × two servers, plus two legend swatches and the background.
         assert_eq!(svg.matches("<rect").count(), 4 + 2 + 1);
+    }
+
+    /// Scenarios are ordered by their number, not as strings: 9 before 10.
+    #[test]
+    fn scenarios_in_number_order() {
+        let runs = ["10-b", "9-a", "1-c", "11-d"]
+            .into_iter()
+            .map(|scenario| run(scenario, "x", 1.0, 1.0, 0))
+            .collect();
+
+        let order: Vec<String> = summarize(&measured(runs))
+            .into_iter()
+            .map(|scenario| scenario.scenario)
+            .collect();
+
+        assert_eq!(order, ["1-c", "9-a", "10-b", "11-d"]);
     }
 
     /// Number formats used in the table and chart.

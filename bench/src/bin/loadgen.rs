@@ -67,6 +67,23 @@ fn main() -> ExitCode {
     }
     // Exit without waiting for client tasks' sockets to close one by one.
     runtime.shutdown_background();
+    // A kill that found nothing to kill means the scenario did not happen
+    // (no such node was connected to Redis): the figures are not what they
+    // claim to be.
+    if let Some(kill) = result
+        .redis_kills
+        .iter()
+        .find(|kill| kill.killed.is_empty() || kill.error.is_some())
+    {
+        eprintln!(
+            "Error: --kill-redis-clients {}: {}",
+            kill.name_prefix,
+            kill.error
+                .as_deref()
+                .unwrap_or("no Redis connection had a name starting so; nothing was killed")
+        );
+        return ExitCode::FAILURE;
+    }
     let lost_anything = result.deliveries_lost > 0
         || result.clients_ended_early > 0
         || result.clients_connected < u64::from(result.clients_requested);

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use bench::report::{ScenarioFigures, markdown_table, recovery_table, summarize, svg_chart};
 use bench::result::{RunRecord, RunResult};
+use bench::two_node_report::two_node_table;
 
 const USAGE: &str = "\
 report: summarize loadgen results into results.md and chart.svg
@@ -93,9 +94,26 @@ fn results_markdown(heading: &str, scenarios: &[ScenarioFigures], runs: &[RunRec
          acknowledgements of runs whose messages ask for them (step 09 and 10, and the Node \
          SQLite server); step 10 and Node + SQLite acknowledge a message only once it is \
          committed to their database, so theirs are committed messages per second. Server CPU and memory are read \
-         from /proc for the server process only; the load generator shares the same cores.\n\n\
+         from /proc for the server process only (both processes of a two-node server, added up); \
+         the load generator shares the same cores.\n\n\
          ![deliveries/s and p99 latency per scenario and server](chart.svg)\n",
     );
+    if let Some(two_nodes) = two_node_table(runs) {
+        markdown.push('\n');
+        markdown.push_str(&two_nodes);
+        markdown.push_str(
+            "\nThe runs on Redis (step 11 as one node or two, the Node original with \
+             `@socket.io/redis-adapter` on two processes), with the clients split half and half over \
+             the two nodes and the senders all on the near one, so every delivery to a far client \
+             crossed Redis. Near and far latencies are measured on the one clock of the load \
+             generator; far − near p50 is what crossing Redis adds (the bar of issue 14: at most \
+             +0.5 ms at 100 clients and 200 msg/s). Server CPU adds both processes up; Redis CPU is \
+             the redis-server process's, per million deliveries of the window. \"Sent again\" \
+             counts refusals with `\"retry\": true` (a node without Redis), each followed by the \
+             message sent again with the same client offset, in the worst round; the killed \
+             connections are those of the first round (CLIENT KILL, found by name).\n",
+        );
+    }
     if let Some(recovery) = recovery_table(runs) {
         markdown.push('\n');
         markdown.push_str(&recovery);
