@@ -773,6 +773,32 @@ impl fmt::Display for AllowedHosts {
 
 #[cfg(test)]
 mod tests {
+    /// A password in `REDIS_URL` never reaches the log.
+    #[test]
+    fn the_redis_url_is_logged_without_its_password() {
+        let settings = |url: &str| SharedSettings {
+            redis_url: url.to_owned(),
+            node_name: "a".to_owned(),
+            node_liveness: SharedSettings::DEFAULT_LIVENESS,
+        };
+        let shown = settings("redis://user:hunter2@10.0.0.5:6379/0").shown_url();
+        assert_eq!(shown, "redis://***@10.0.0.5:6379/0");
+        assert_eq!(
+            settings("redis://127.0.0.1:6379").shown_url(),
+            "redis://127.0.0.1:6379"
+        );
+    }
+
+    /// Node names become parts of keys and client names: no spaces, no
+    /// colons, at most 32 characters.
+    #[test]
+    fn node_names_are_short_and_plain() {
+        assert!(check_node_name("node-a_1".to_owned()).is_ok());
+        for bad in ["node a", "a:b", "\u{e9}t\u{e9}", &"x".repeat(33)] {
+            assert!(check_node_name(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+
     use std::time::Instant;
 
     use axum::extract::ws::Utf8Bytes;

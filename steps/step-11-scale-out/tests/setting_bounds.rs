@@ -193,3 +193,81 @@ async fn the_largest_allowed_values_start_the_server() {
         assert!(lines.contains(expected), "{expected:?} in:\n{lines}");
     }
 }
+
+/// Step 11's settings: a `REDIS_URL` that is not a Redis URL, a
+/// `NODE_NAME` that cannot be part of a Redis key, and a
+/// `NODE_LIVENESS_MS` too short for a round trip are each refused before
+/// binding, with a sentence; none of them needs a Redis to be refused.
+#[tokio::test]
+async fn step_11_settings_are_refused_before_binding() {
+    let url = "http://127.0.0.1:6379";
+    let expected = "a URL such as redis://127.0.0.1:6379 (TLS, rediss://, is not built in)";
+    let sentence = format!("REDIS_URL={url:?} is not valid: expected {expected}");
+    assert_refused_before_binding(&[("REDIS_URL", url)], &sentence).await;
+    let redis = ("REDIS_URL", "redis://127.0.0.1:1");
+    let name = "node a";
+    let sentence =
+        format!("NODE_NAME={name:?} is not valid: expected 1 to 32 letters, digits, '-' or '_'");
+    assert_refused_before_binding(&[redis, ("NODE_NAME", name)], &sentence).await;
+    let sentence = "NODE_LIVENESS_MS=10 is out of range: expected 30 to 86400000 milliseconds";
+    assert_refused_before_binding(&[redis, ("NODE_LIVENESS_MS", "10")], sentence).await;
+}
+
+/// Redis is not needed to start: with a `REDIS_URL` nobody answers at, the
+/// node still listens, says it cannot reach Redis, and its `/health` says
+/// 503 with why, so a load balancer sends nobody there.
+#[tokio::test]
+async fn a_node_starts_without_redis_and_says_so() {
+    // Arrange: a port nobody listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = free.local_addr().expect("its address").port();
+    drop(free);
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut child = step_binary(&[("REDIS_URL", &url), ("NODE_NAME", "lonely")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the step's binary");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+
+    // Act: read the log until it has said both things.
+    let mut address = None;
+    let mut unreachable = false;
+    let read = timeout(TIMEOUT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some((_, url)) = line.split_once("listening on http://") {
+                address = Some(url.trim().to_owned());
+            }
+            unreachable |= line.contains(&format!("cannot reach Redis at {url}"));
+            if address.is_some() && unreachable {
+                break;
+            }
+        }
+    });
+    read.await
+        .expect("the node logs its address and that Redis is unreachable");
+    let address = address.expect("listening on ...");
+    let health = http_get(&address, "/health").await;
+
+    // Assert
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(health.contains("this node cannot reach Redis"), "{health}");
+    let _ = child.kill().await;
+}
+
+/// A plain HTTP/1.1 GET of `path` from `address`: the whole response.
+async fn http_get(address: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = timeout(TIMEOUT, tokio::net::TcpStream::connect(address))
+        .await
+        .expect("connects in time")
+        .expect("the node accepts");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("sent");
+    let mut response = String::new();
+    timeout(TIMEOUT, stream.read_to_string(&mut response))
+        .await
+        .expect("answered in time")
+        .expect("read the answer");
+    response
+}

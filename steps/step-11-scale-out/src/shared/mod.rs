@@ -467,3 +467,82 @@ fn parse_claimed(answer: &[Value]) -> Option<Claimed> {
         users: answer.iter().skip(5).filter_map(text).collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream entry id is the message id and a `-0`; anything else is
+    /// not one of ours.
+    #[test]
+    fn message_ids_are_read_from_entry_ids() {
+        assert_eq!(message_id("42-0"), Some(42));
+        assert_eq!(message_id("1796285914501-3"), Some(1_796_285_914_501));
+        assert_eq!(message_id("not-an-id"), None);
+    }
+
+    /// What SAVE answers, read back; an answer of another shape is a
+    /// refusal with a sentence, never a panic.
+    #[test]
+    fn saved_answers_are_read_or_refused() {
+        let saved = parse_saved("7 1700000000000", true).expect("readable");
+        assert_eq!(
+            (saved.id, saved.at, saved.duplicate),
+            (7, 1_700_000_000_000, true)
+        );
+        assert!(matches!(
+            parse_saved("7", false),
+            Err(LinkError::Refused(_))
+        ));
+        assert!(matches!(
+            parse_saved("x y", false),
+            Err(LinkError::Refused(_))
+        ));
+    }
+
+    /// JOIN's answer: "taken", or the session and every user.
+    #[test]
+    fn claims_are_read_from_the_join_script() {
+        let text = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let taken = [text("taken")];
+        assert!(parse_claimed(&taken).is_none());
+        let ok = [
+            text("ok"),
+            Value::Int(1),
+            text("s3cret"),
+            text(""),
+            text(""),
+            text("alice"),
+            text("bob"),
+        ];
+        let claimed = parse_claimed(&ok).expect("a claim");
+        assert!(claimed.recovered);
+        assert_eq!(claimed.session, "s3cret");
+        assert_eq!(claimed.users, ["alice", "bob"]);
+    }
+
+    /// Stream entries this server did not write (missing fields) are
+    /// skipped rather than shown half empty.
+    #[test]
+    fn entries_without_the_fields_are_not_messages() {
+        let mut entry = StreamId {
+            id: "3-0".to_owned(),
+            ..StreamId::default()
+        };
+        assert!(stored_message(&entry).is_none());
+        for (field, value) in [
+            ("room", "general"),
+            ("from", "alice"),
+            ("text", "hi"),
+            ("at", "5"),
+        ] {
+            entry.map.insert(
+                field.to_owned(),
+                Value::BulkString(value.as_bytes().to_vec()),
+            );
+        }
+        let stored = stored_message(&entry).expect("a message");
+        assert_eq!((stored.id, stored.at), (3, 5));
+        assert_eq!(stored.room.as_deref(), Some("general"));
+    }
+}

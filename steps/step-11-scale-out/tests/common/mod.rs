@@ -587,3 +587,699 @@ async fn line_containing(log: &mut Lines<BufReader<ChildStdout>>, marker: &str) 
     }
     panic!("the log ended without a line containing {marker:?}");
 }
+
+// --- step 11: several nodes, one chat, one Redis ---------------------------
+
+/// The `shared_*` tests' plumbing: the step's binary run as a node of a chat
+/// shared through a test's own Redis ([`nodes::Node`], killed for real with
+/// SIGKILL), a plain `GET` for `/health`, joins and answers that keep the
+/// `"retry": true` of a refusal, and the two ends of a mid-traffic test: a
+/// sender that sends again whatever was refused or unanswered, with the
+/// same `client_offset`, until everything is acknowledged
+/// ([`nodes::send_until_all_acked`]), and a receiver on another node that
+/// reconnects with `last_id` whenever its connection drops and checks that
+/// messages come in id order, each once ([`nodes::Receiver`]).
+///
+/// A module of its own so that its imports stay apart from step 10's above.
+pub mod nodes {
+    use std::{
+        collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+        net::SocketAddr,
+        time::Duration,
+    };
+
+    use futures::{SinkExt, StreamExt};
+    use serde_json::{Value, json};
+    use testkit::{Client, DEADLINE, QUIET_PERIOD, connect};
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+        sync::watch,
+        time::{Instant, sleep, timeout},
+    };
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::{ChatMessage, RunningBinary, chat_message, next_ack, next_event_skipping_pings};
+
+    /// `NODE_LIVENESS_MS` of the tests' nodes: a killed node's users leave
+    /// the others' lists within about a second, not three.
+    pub const LIVENESS_MS: &str = "600";
+
+    /// The log line of a node that has reached Redis (at start-up).
+    pub const CONNECTED: &str = "connected to Redis at";
+    /// The log line of a node that has lost Redis.
+    pub const LOST: &str = "lost Redis (";
+    /// The log line of a node whose Redis is back.
+    pub const BACK: &str = "Redis is back; taking messages again";
+
+    /// How long a sent message may go unanswered before the sender sends it
+    /// again (same `client_offset`, new `ack`): twice the server's own
+    /// one-second limit on a Redis command.
+    pub const RESEND_AFTER: Duration = Duration::from_secs(2);
+
+    /// How many messages a mid-traffic sender keeps in flight.
+    const WINDOW: usize = 8;
+
+    /// The pause between two tries of something refused with
+    /// `"retry": true`: short, inside a loop bounded by a deadline.
+    const RETRY_PAUSE: Duration = Duration::from_millis(25);
+
+    /// One node: the step's binary with `REDIS_URL`, `NODE_NAME` and a
+    /// short `NODE_LIVENESS_MS`, on a free port. Killed when dropped.
+    pub struct Node {
+        pub name: String,
+        pub binary: RunningBinary,
+    }
+
+    impl Node {
+        /// Starts node `name` on the Redis at `redis_url` (which may be
+        /// down) and waits until it listens.
+        pub async fn start(redis_url: &str, name: &str) -> Node {
+            Node::start_with(redis_url, name, &[]).await
+        }
+
+        /// [`Node::start`] with more settings (they win over the defaults).
+        pub async fn start_with(redis_url: &str, name: &str, more: &[(&str, &str)]) -> Node {
+            let mut settings = vec![
+                ("REDIS_URL", redis_url),
+                ("NODE_NAME", name),
+                ("NODE_LIVENESS_MS", LIVENESS_MS),
+                // Neither the per-client rate nor the replay cap is what a
+                // shared test is about.
+                ("MAX_MESSAGES_PER_SECOND", "1000000"),
+                ("REPLAY_CAP", "100000"),
+            ];
+            settings.extend_from_slice(more);
+            let binary = RunningBinary::start(&settings, None).await;
+            Node {
+                name: name.to_owned(),
+                binary,
+            }
+        }
+
+        /// [`Node::start`], then waits until it logs that it reached Redis.
+        pub async fn start_connected(redis_url: &str, name: &str) -> Node {
+            let mut node = Node::start(redis_url, name).await;
+            node.wait_until_connected().await;
+            node
+        }
+
+        pub fn addr(&self) -> SocketAddr {
+            self.binary.addr
+        }
+
+        /// Waits for [`CONNECTED`] (which may have come before "listening
+        /// on", in the start-up lines).
+        pub async fn wait_until_connected(&mut self) {
+            if !self
+                .binary
+                .startup
+                .iter()
+                .any(|line| line.contains(CONNECTED))
+            {
+                self.binary.wait_for_line(CONNECTED).await;
+            }
+        }
+
+        /// Reads the log until a line contains `marker`, up to [`DEADLINE`].
+        pub async fn wait_for_line(&mut self, marker: &str) -> String {
+            self.binary.wait_for_line(marker).await
+        }
+
+        /// Reads the log until a line contains any of `markers`, up to
+        /// [`DEADLINE`], and returns it.
+        pub async fn wait_for_any_line(&mut self, markers: &[&str]) -> String {
+            let log = &mut self.binary.log;
+            let read = async {
+                while let Some(line) = log.next_line().await.expect("read the log") {
+                    if markers.iter().any(|marker| line.contains(marker)) {
+                        return line;
+                    }
+                }
+                panic!("the log ended without a line containing any of {markers:?}");
+            };
+            timeout(DEADLINE, read)
+                .await
+                .unwrap_or_else(|_| panic!("node {} did not log any of {markers:?} in time", self.name))
+        }
+
+        /// Waits until the node says it has Redis again after losing it:
+        /// [`BACK`], as the contract words it, or [`CONNECTED`] (what a
+        /// reconnection may say instead); returns the line, for a test of
+        /// the wording to check.
+        pub async fn wait_until_back(&mut self) -> String {
+            self.wait_for_any_line(&[BACK, CONNECTED]).await
+        }
+
+        /// What the names of this node's Redis connections start with.
+        pub fn client_prefix(&self) -> String {
+            format!("realtime-{}-", self.name)
+        }
+
+        /// SIGKILL to this node's PID (no goodbye to Redis or to its
+        /// clients), and waits until the process is gone.
+        pub async fn kill_9(&mut self) {
+            self.binary
+                .child
+                .start_kill()
+                .expect("send SIGKILL to the node");
+            timeout(DEADLINE, self.binary.child.wait())
+                .await
+                .expect("the killed node is gone in time")
+                .expect("wait for the killed node");
+        }
+    }
+
+    /// `GET path` on a new connection (`Connection: close`); the status and
+    /// the body.
+    pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let exchange = async {
+            let mut stream = TcpStream::connect(addr).await.expect("connect for a GET");
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            stream
+                .write_all(request.as_bytes())
+                .await
+                .expect("send the GET");
+            let mut response = Vec::new();
+            stream
+                .read_to_end(&mut response)
+                .await
+                .expect("read the response");
+            String::from_utf8_lossy(&response).into_owned()
+        };
+        let response = timeout(DEADLINE, exchange)
+            .await
+            .unwrap_or_else(|_| panic!("GET {path} answered in time"));
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP response to GET {path}: {response:?}"));
+        (status, body.to_owned())
+    }
+
+    /// Sends `event` with `data` and a fresh `ack`; returns the whole
+    /// answer frame (`{"ack", "data"}` or `{"ack", "error"}`) and the frames
+    /// that came before it.
+    pub async fn ask(client: &mut Client, event: &str, data: Value) -> (Value, Vec<Value>) {
+        let ack = next_ack();
+        let frame = json!({ "event": event, "data": data, "ack": ack }).to_string();
+        timeout(DEADLINE, client.send(Message::text(frame)))
+            .await
+            .expect("the frame is sent in time")
+            .expect("the connection is open");
+        let mut before = Vec::new();
+        loop {
+            let frame = next_event_skipping_pings(client).await;
+            if frame["ack"] == ack {
+                return (frame, before);
+            }
+            before.push(frame);
+        }
+    }
+
+    /// The sentence and the `retry` flag of a refusal; `None` for an answer
+    /// with data.
+    pub fn refusal(answer: &Value) -> Option<(String, bool)> {
+        let error = answer.get("error")?;
+        let message = error["message"].as_str().unwrap_or_default().to_owned();
+        Some((message, error["retry"] == true))
+    }
+
+    /// Says `text` with `offset` as its `client_offset`; the whole answer.
+    pub async fn say_with_offset(client: &mut Client, text: &str, offset: &str) -> Value {
+        let data = json!({ "text": text, "client_offset": offset });
+        ask(client, "message", data).await.0
+    }
+
+    /// The id of an answer with data, as a number.
+    pub fn id_of(answer: &Value) -> i64 {
+        answer["data"]["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("an answer with a string id of digits: {answer}"))
+    }
+
+    /// Joins with `data`, trying again (within `patience`) while the join
+    /// is refused with `"retry": true` — or, when `while_taken`, because the
+    /// nickname is still held (by a node that is dead but not yet known to
+    /// be). Returns the answer's data; any other refusal fails the test.
+    pub async fn join_patiently(
+        client: &mut Client,
+        data: Value,
+        patience: Duration,
+        while_taken: bool,
+    ) -> Value {
+        let deadline = Instant::now() + patience;
+        loop {
+            let (answer, _before) = ask(client, "join", data.clone()).await;
+            let Some((message, retry)) = refusal(&answer) else {
+                return answer["data"].clone();
+            };
+            let taken = while_taken && message.contains("is taken");
+            assert!(retry || taken, "the join {data} was refused: {answer}");
+            assert!(
+                Instant::now() < deadline,
+                "the join {data} was still refused after {patience:?}: {answer}"
+            );
+            sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    /// Connects to `addr` and joins `room` as `nickname` (which must be
+    /// accepted at once); the client and the join's answer.
+    pub async fn joined(addr: SocketAddr, nickname: &str, room: &str) -> (Client, Value) {
+        let (mut client, _) = connect(addr).await;
+        let data = json!({ "nickname": nickname, "room": room });
+        let (answer, _) = ask(&mut client, "join", data).await;
+        assert!(
+            refusal(&answer).is_none(),
+            "{nickname} could not join {room}: {answer}"
+        );
+        (client, answer["data"].clone())
+    }
+
+    /// The `users` of a join's answer, as a set.
+    pub fn users_of(answer: &Value) -> BTreeSet<String> {
+        answer["users"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a join answer lists its users: {answer}"))
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Reads frames until one is `event` about `nickname` (a `joined` or a
+    /// `left`), within `limit`; the frames read on the way are returned.
+    pub async fn wait_for_notice(
+        client: &mut Client,
+        event: &str,
+        nickname: &str,
+        limit: Duration,
+    ) -> Vec<Value> {
+        let mut seen = Vec::new();
+        let read = async {
+            loop {
+                let frame = next_event_skipping_pings(client).await;
+                if frame["event"] == event && frame["data"]["nickname"] == nickname {
+                    return;
+                }
+                seen.push(frame);
+            }
+        };
+        if timeout(limit, read).await.is_err() {
+            panic!("no {event} of {nickname} within {limit:?}; came instead: {seen:?}");
+        }
+        seen
+    }
+
+    /// Sends Close and drops the connection, as a tab that is closed.
+    pub async fn close(mut client: Client) {
+        let _ = timeout(DEADLINE, client.close(None)).await;
+    }
+
+    /// The chat messages among `frames`.
+    pub fn messages_in(frames: &[Value]) -> Vec<ChatMessage> {
+        frames.iter().filter_map(chat_message).collect()
+    }
+
+    // --- the receiving end: in order, once each, across reconnections ---
+
+    /// A member of a room on some node that keeps every chat message it
+    /// receives, checks each comes after the one before (by id: never out
+    /// of order, never twice), and reconnects with its session and
+    /// `last_id` when its connection drops.
+    pub struct Receiver {
+        pub addr: SocketAddr,
+        pub nickname: String,
+        pub room: String,
+        pub session: String,
+        pub client: Client,
+        /// Every chat message received, in the order received.
+        pub messages: Vec<ChatMessage>,
+        /// How many times the connection dropped and was made again.
+        pub reconnects: usize,
+    }
+
+    impl Receiver {
+        /// Connects to `addr` and joins `room` as `nickname`.
+        pub async fn join(addr: SocketAddr, nickname: &str, room: &str) -> Receiver {
+            let (client, answer) = joined(addr, nickname, room).await;
+            let session = answer["session"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a join answer carries a session: {answer}"))
+                .to_owned();
+            Receiver {
+                addr,
+                nickname: nickname.to_owned(),
+                room: room.to_owned(),
+                session,
+                client,
+                messages: Vec::new(),
+                reconnects: 0,
+            }
+        }
+
+        /// The id of the last message received.
+        pub fn last_id(&self) -> Option<i64> {
+            self.messages.last().map(numeric_id)
+        }
+
+        /// The ids received, in order.
+        pub fn ids(&self) -> Vec<i64> {
+            self.messages.iter().map(numeric_id).collect()
+        }
+
+        /// Reads until `count` messages in all have been received, within
+        /// `limit`, reconnecting (to the same node) whenever the connection
+        /// drops. Returns itself, for a spawned task to give back.
+        pub async fn collect(mut self, count: usize, limit: Duration) -> Receiver {
+            let deadline = Instant::now() + limit;
+            while self.messages.len() < count {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match timeout(left, self.client.next()).await {
+                    Err(_) => panic!(
+                        "{} received {} of {count} messages within {limit:?}; the last id was \
+                         {:?}, after {} reconnections",
+                        self.nickname,
+                        self.messages.len(),
+                        self.last_id(),
+                        self.reconnects
+                    ),
+                    Ok(Some(Ok(Message::Text(text)))) => self.take(&text),
+                    Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                    Ok(_ended) => {
+                        self.reconnects += 1;
+                        self.rejoin(deadline, false).await;
+                    }
+                }
+            }
+            self
+        }
+
+        /// Reads until the connection ends (its node was killed), keeping
+        /// the messages that were still on their way.
+        pub async fn read_until_cut(&mut self) {
+            loop {
+                match timeout(DEADLINE, self.client.next()).await {
+                    Err(_) => panic!("{}'s connection did not end in time", self.nickname),
+                    Ok(Some(Ok(Message::Text(text)))) => self.take(&text),
+                    Ok(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) => return,
+                    Ok(Some(Ok(_other))) => {}
+                }
+            }
+        }
+
+        /// Connects to `addr` (another node) and joins there with the
+        /// session and `last_id`, waiting while the nickname is still held
+        /// by the node it was on.
+        pub async fn move_to(&mut self, addr: SocketAddr, patience: Duration) {
+            self.addr = addr;
+            self.reconnects += 1;
+            self.rejoin(Instant::now() + patience, true).await;
+        }
+
+        /// Fails if a chat message (a copy too many) comes within
+        /// [`QUIET_PERIOD`]; notices and pings are fine.
+        pub async fn assert_no_more_messages(&mut self) {
+            let quiet_until = Instant::now() + QUIET_PERIOD;
+            loop {
+                let left = quiet_until.saturating_duration_since(Instant::now());
+                match timeout(left, self.client.next()).await {
+                    Err(_) | Ok(None | Some(Err(_))) => return,
+                    Ok(Some(Ok(Message::Text(text)))) => {
+                        let event: Value = serde_json::from_str(&text).expect("JSON");
+                        assert!(
+                            chat_message(&event).is_none(),
+                            "{} received a message too many: {event}; before it: {:?}",
+                            self.nickname,
+                            self.ids()
+                        );
+                    }
+                    Ok(Some(Ok(_other))) => {}
+                }
+            }
+        }
+
+        /// Keeps the chat message in `text`, checking it comes after the last.
+        fn take(&mut self, text: &str) {
+            let event: Value = serde_json::from_str(text)
+                .unwrap_or_else(|error| panic!("the server sent JSON ({error}): {text}"));
+            assert_ne!(
+                event["event"], "skipped",
+                "{} was told it skipped messages: {event}",
+                self.nickname
+            );
+            let Some(message) = chat_message(&event) else {
+                return;
+            };
+            let id = numeric_id(&message);
+            if let Some(last) = self.last_id() {
+                assert!(
+                    id > last,
+                    "{} received message {id} ({:?}) after {last}: out of order, or twice",
+                    self.nickname,
+                    message.text
+                );
+            }
+            self.messages.push(message);
+        }
+
+        /// Connects again and joins with the session and `last_id`, retrying
+        /// until `deadline` while refused with `"retry": true` (Redis down)
+        /// or, when `while_taken`, while the nickname is held.
+        async fn rejoin(&mut self, deadline: Instant, while_taken: bool) {
+            let mut data = json!({
+                "nickname": self.nickname,
+                "room": self.room,
+                "session": self.session,
+            });
+            if let Some(last) = self.last_id() {
+                data["last_id"] = json!(last.to_string());
+            }
+            let (mut client, _) = connect(self.addr).await;
+            let patience = deadline.saturating_duration_since(Instant::now());
+            let answer = join_patiently(&mut client, data, patience, while_taken).await;
+            if let Some(session) = answer["session"].as_str() {
+                self.session = session.to_owned();
+            }
+            self.client = client;
+        }
+    }
+
+    /// A message's id as a number.
+    pub fn numeric_id(message: &ChatMessage) -> i64 {
+        message
+            .id
+            .parse()
+            .unwrap_or_else(|_| panic!("a message id is a decimal integer: {message:?}"))
+    }
+
+    // --- the sending end: everything acknowledged, whatever happens ----
+
+    /// What a mid-traffic sender got: the id each message (by index) was
+    /// acknowledged with, and how often it had to send one again.
+    #[derive(Debug, Default)]
+    pub struct Sent {
+        pub acked: BTreeMap<usize, i64>,
+        /// Answers that refused a message with `"retry": true`.
+        pub refused_for_retry: usize,
+        /// Messages sent again because no answer came in [`RESEND_AFTER`].
+        pub resent_unanswered: usize,
+    }
+
+    /// The text of message `index` of sender `tag`.
+    pub fn text_for(tag: &str, index: usize) -> String {
+        format!("{tag} {index}")
+    }
+
+    /// The sender's state: what is still to send, what is in flight (by
+    /// `ack`), and which `ack` stood for which message.
+    struct Outbox {
+        tag: String,
+        to_send: VecDeque<usize>,
+        in_flight: HashMap<u64, (usize, Instant)>,
+        index_of_ack: HashMap<u64, usize>,
+        sent: Sent,
+    }
+
+    impl Outbox {
+        /// Sends from `to_send` until [`WINDOW`] messages are in flight.
+        async fn fill(&mut self, client: &mut Client) {
+            while self.in_flight.len() < WINDOW {
+                let Some(index) = self.to_send.pop_front() else {
+                    return;
+                };
+                if self.sent.acked.contains_key(&index) {
+                    continue;
+                }
+                let ack = next_ack();
+                let data = json!({
+                    "text": text_for(&self.tag, index),
+                    "client_offset": format!("{}:{index}", self.tag),
+                });
+                let frame = json!({ "event": "message", "data": data, "ack": ack });
+                timeout(DEADLINE, client.send(Message::text(frame.to_string())))
+                    .await
+                    .expect("the sender's frame is sent in time")
+                    .expect("the sender's connection stays open");
+                self.in_flight.insert(ack, (index, Instant::now()));
+                self.index_of_ack.insert(ack, index);
+            }
+        }
+
+        /// Takes an answer: an id (the same for every answer about one
+        /// message), or a refusal to send again, or a failure.
+        async fn on_answer(&mut self, answer: &Value) {
+            let Some(ack) = answer["ack"].as_u64() else {
+                return;
+            };
+            let index = *self
+                .index_of_ack
+                .get(&ack)
+                .unwrap_or_else(|| panic!("an answer on an ack never sent: {answer}"));
+            let was_in_flight = self.in_flight.remove(&ack).is_some();
+            match refusal(answer) {
+                None => {
+                    let id = id_of(answer);
+                    if let Some(first) = self.sent.acked.insert(index, id) {
+                        assert_eq!(
+                            first, id,
+                            "message {index} of {} was acknowledged twice with different ids",
+                            self.tag
+                        );
+                    }
+                }
+                Some((_, true)) => {
+                    self.sent.refused_for_retry += 1;
+                    if was_in_flight && !self.sent.acked.contains_key(&index) {
+                        self.to_send.push_back(index);
+                        sleep(RETRY_PAUSE).await;
+                    }
+                }
+                Some((message, false)) => {
+                    panic!(
+                        "message {index} of {} was refused for good: {message}",
+                        self.tag
+                    )
+                }
+            }
+        }
+
+        /// Messages unanswered for [`RESEND_AFTER`] go back to be sent again
+        /// (a late answer to the old `ack` still counts).
+        fn resend_unanswered(&mut self) {
+            let now = Instant::now();
+            let late: Vec<u64> = self
+                .in_flight
+                .iter()
+                .filter(|(_, (_, sent_at))| now.duration_since(*sent_at) >= RESEND_AFTER)
+                .map(|(ack, _)| *ack)
+                .collect();
+            for ack in late {
+                if let Some((index, _)) = self.in_flight.remove(&ack) {
+                    self.sent.resent_unanswered += 1;
+                    self.to_send.push_back(index);
+                }
+            }
+        }
+    }
+
+    /// Sends messages `0..count` of sender `tag` (text [`text_for`],
+    /// `client_offset` `"<tag>:<index>"`), [`WINDOW`] in flight, and sends
+    /// again, with the same `client_offset`, each one refused with `"retry":
+    /// true` or unanswered for [`RESEND_AFTER`], until every one is
+    /// acknowledged; `progress` counts the acknowledged. Fails after `limit`.
+    pub async fn send_until_all_acked(
+        mut client: Client,
+        tag: &str,
+        count: usize,
+        progress: watch::Sender<usize>,
+        limit: Duration,
+    ) -> (Client, Sent) {
+        let deadline = Instant::now() + limit;
+        let mut outbox = Outbox {
+            tag: tag.to_owned(),
+            to_send: (0..count).collect(),
+            in_flight: HashMap::new(),
+            index_of_ack: HashMap::new(),
+            sent: Sent::default(),
+        };
+        while outbox.sent.acked.len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "{tag}: {} of {count} messages acknowledged within {limit:?} \
+                 ({} refused for a retry, {} unanswered)",
+                outbox.sent.acked.len(),
+                outbox.sent.refused_for_retry,
+                outbox.sent.resent_unanswered
+            );
+            outbox.fill(&mut client).await;
+            match timeout(Duration::from_millis(200), client.next()).await {
+                Err(_) => {}
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("the server sends JSON");
+                    outbox.on_answer(&frame).await;
+                    progress.send_replace(outbox.sent.acked.len());
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Ok(other) => panic!("{tag}: the sender's connection ended: {other:?}"),
+            }
+            outbox.resend_unanswered();
+        }
+        (client, outbox.sent)
+    }
+
+    /// Waits until `progress` reaches `at_least`, within [`DEADLINE`].
+    pub async fn wait_for_progress(progress: &mut watch::Receiver<usize>, at_least: usize) {
+        let reached = timeout(DEADLINE, progress.wait_for(|acked| *acked >= at_least))
+            .await
+            .is_ok_and(|waited| waited.is_ok());
+        assert!(
+            reached,
+            "fewer than {at_least} messages acknowledged in time (now {})",
+            *progress.borrow()
+        );
+    }
+
+    /// Every message `sent` acknowledged reached `received` exactly once,
+    /// in id order, with its text; no two messages share an id; and nothing
+    /// else came.
+    pub fn assert_each_acked_arrived_once(tag: &str, sent: &Sent, received: &[ChatMessage]) {
+        let mut expected: Vec<i64> = sent.acked.values().copied().collect();
+        expected.sort_unstable();
+        let distinct: BTreeSet<i64> = expected.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            expected.len(),
+            "{tag}: two messages were acknowledged with the same id: {:?}",
+            sent.acked
+        );
+        let ids: Vec<i64> = received.iter().map(numeric_id).collect();
+        let missing: Vec<i64> = distinct
+            .iter()
+            .filter(|id| !ids.contains(id))
+            .copied()
+            .collect();
+        let extra: Vec<i64> = ids
+            .iter()
+            .filter(|id| !distinct.contains(id))
+            .copied()
+            .collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{tag}: acknowledged but never received: {missing:?}; received but never \
+             acknowledged: {extra:?}"
+        );
+        assert_eq!(ids, expected, "{tag}: received in id order, once each");
+        let index_of_id: BTreeMap<i64, usize> =
+            sent.acked.iter().map(|(index, id)| (*id, *index)).collect();
+        for message in received {
+            let index = index_of_id[&numeric_id(message)];
+            assert_eq!(message.text, text_for(tag, index), "{message:?}");
+        }
+    }
+}
