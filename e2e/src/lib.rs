@@ -13,6 +13,8 @@
 //! - [`chat`]: typing into and reading the chat page of steps 07 and 08.
 //! - [`chat_room`]: joining, and reading the online list and the chat lines
 //!   of step 09's chat room page (step 10's page has the same structure).
+//! - [`delivery`]: the chat lines of step 10's and step 11's pages with
+//!   their server ids and states ("waiting for the server…").
 //! - [`relay`]: a TCP relay between one browser and the server, which a
 //!   check cuts to take one person's network away (step 10).
 //! - [`scratch`]: a folder of the check's own for a server's files (step
@@ -56,6 +58,7 @@
 
 pub mod chat;
 pub mod chat_room;
+pub mod delivery;
 pub mod relay;
 pub mod scratch;
 
