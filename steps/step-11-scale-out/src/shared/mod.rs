@@ -276,6 +276,10 @@ impl Shared {
             .arg(claim.fresh_session)
             .arg(claim.previous_key.unwrap_or_default())
             .arg(liveness_ms(&self.inner.settings))
+            .arg(u8::from(
+                !self.inner.rooms.has_person(&claim.nickname.key()),
+            ))
+            .arg(recovery_ms(&self.inner.delivery))
             .invoke_async(&mut connection)
             .await
             .map_err(|error| ClaimRefused::Failed(self.inner.link.failed(&error)))?;

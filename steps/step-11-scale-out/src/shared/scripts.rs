@@ -88,7 +88,10 @@ end
 /// ARGV: node, seat, nickname, key, room, own session (`""` on a first
 /// join), brought session (`""`: none), fresh session, previous key
 /// (`""`: none), liveness (ms: a node that claims is alive, even before
-/// its first beat).
+/// its first beat), and `1` if nobody on this node holds the nickname (so
+/// a claim of this node's is a connection that has just ended, whose
+/// LEAVE is still on its way), recovery (ms: how long a session taken
+/// out here may still be taken back).
 pub static JOIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{TAKE_OUT}{}",
@@ -107,16 +110,19 @@ end
 local taken_from = {'', ''}
 if holder[1] and not mine then
   local alive = redis.call('EXISTS', 'chat:node:' .. holder[1]) == 1
-  if alive and not (recovered == 1 and holder[3] == session) then return {'taken'} end
+  local ended_here = holder[1] == node and ARGV[11] == '1'
+  if alive and not ended_here and not (recovered == 1 and holder[3] == session) then
+    return {'taken'}
+  end
   -- Its own node told its members already when it is this node.
   local skip = ''
   if holder[1] == node then skip = node end
-  take_out(key, holder, skip, nil)
+  take_out(key, holder, skip, ARGV[12])
   if alive then taken_from = {holder[1], holder[2]} end
 end
 if previous ~= '' then
   local before = holder_of(previous)
-  if before[1] == node and before[2] == seat then take_out(previous, before, node, nil) end
+  if before[1] == node and before[2] == seat then take_out(previous, before, node, ARGV[12]) end
 end
 redis.call('HSET', 'chat:nick:' .. key, 'node', node, 'seat', seat, 'session', session,
   'room', room, 'nickname', nickname)
