@@ -615,9 +615,11 @@ pub mod nodes {
         io::{AsyncReadExt, AsyncWriteExt},
         net::TcpStream,
         sync::watch,
-        time::{Instant, sleep, timeout},
+        time::{Instant, Interval, MissedTickBehavior, interval, sleep, timeout},
     };
     use tokio_tungstenite::tungstenite::Message;
+
+    use futures::FutureExt;
 
     use super::{ChatMessage, RunningBinary, chat_message, next_ack, next_event_skipping_pings};
 
@@ -627,8 +629,11 @@ pub mod nodes {
 
     /// The log line of a node that has reached Redis (at start-up).
     pub const CONNECTED: &str = "connected to Redis at";
-    /// The log line of a node that has lost Redis.
-    pub const LOST: &str = "lost Redis (";
+    /// The end of the log line of a node whose command connection has lost
+    /// Redis (`lost Redis (<why>); refusing messages until it is back`);
+    /// not just "lost Redis (", which the stream reader's own line also
+    /// says, sooner.
+    pub const LOST: &str = "; refusing messages until it is back";
     /// The log line of a node whose Redis is back.
     pub const BACK: &str = "Redis is back; taking messages again";
 
@@ -718,9 +723,9 @@ pub mod nodes {
                 }
                 panic!("the log ended without a line containing any of {markers:?}");
             };
-            timeout(DEADLINE, read)
-                .await
-                .unwrap_or_else(|_| panic!("node {} did not log any of {markers:?} in time", self.name))
+            timeout(DEADLINE, read).await.unwrap_or_else(|_| {
+                panic!("node {} did not log any of {markers:?} in time", self.name)
+            })
         }
 
         /// Waits until the node says it has Redis again after losing it:
@@ -1104,18 +1109,26 @@ pub mod nodes {
         in_flight: HashMap<u64, (usize, Instant)>,
         index_of_ack: HashMap<u64, usize>,
         sent: Sent,
+        /// One new send per tick, so the traffic lasts long enough for a
+        /// fault to land in the middle of it.
+        pace: Interval,
     }
 
     impl Outbox {
         /// Sends from `to_send` until [`WINDOW`] messages are in flight.
         async fn fill(&mut self, client: &mut Client) {
             while self.in_flight.len() < WINDOW {
-                let Some(index) = self.to_send.pop_front() else {
+                let Some(&index) = self.to_send.front() else {
                     return;
                 };
                 if self.sent.acked.contains_key(&index) {
+                    self.to_send.pop_front();
                     continue;
                 }
+                if self.pace.tick().now_or_never().is_none() {
+                    return;
+                }
+                self.to_send.pop_front();
                 let ack = next_ack();
                 let data = json!({
                     "text": text_for(&self.tag, index),
@@ -1192,21 +1205,25 @@ pub mod nodes {
     /// `client_offset` `"<tag>:<index>"`), [`WINDOW`] in flight, and sends
     /// again, with the same `client_offset`, each one refused with `"retry":
     /// true` or unanswered for [`RESEND_AFTER`], until every one is
-    /// acknowledged; `progress` counts the acknowledged. Fails after `limit`.
+    /// acknowledged; `progress` counts the acknowledged. At most one message
+    /// is sent per `pace`. Fails after `limit`.
     pub async fn send_until_all_acked(
         mut client: Client,
         tag: &str,
         count: usize,
         progress: watch::Sender<usize>,
-        limit: Duration,
+        (pace, limit): (Duration, Duration),
     ) -> (Client, Sent) {
         let deadline = Instant::now() + limit;
+        let mut pace = interval(pace);
+        pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut outbox = Outbox {
             tag: tag.to_owned(),
             to_send: (0..count).collect(),
             in_flight: HashMap::new(),
             index_of_ack: HashMap::new(),
             sent: Sent::default(),
+            pace,
         };
         while outbox.sent.acked.len() < count {
             assert!(
@@ -1218,7 +1235,8 @@ pub mod nodes {
                 outbox.sent.resent_unanswered
             );
             outbox.fill(&mut client).await;
-            match timeout(Duration::from_millis(200), client.next()).await {
+            let wait = outbox.pace.period().min(Duration::from_millis(200));
+            match timeout(wait, client.next()).await {
                 Err(_) => {}
                 Ok(Some(Ok(Message::Text(text)))) => {
                     let frame: Value = serde_json::from_str(&text).expect("the server sends JSON");

@@ -1,0 +1,151 @@
+//! Step 11 checkpoint, with real processes and a real Redis: who is online
+//! is one list across nodes. A join's `users` names the members on every
+//! node, and `joined` and `left` cross nodes; a nickname taken on one node
+//! is refused on the other (whatever its case) until its holder leaves; and
+//! when a node is killed with SIGKILL — no goodbye to anyone — its users
+//! leave the other nodes' lists within a few seconds (`NODE_LIVENESS_MS`
+//! 600 here), and their nicknames are free again.
+//!
+//! Each test starts its own `redis-server` (skipped, with one `SKIP:` line,
+//! when there is none, unless `REDIS_REQUIRED=1`) and its nodes as the
+//! step's binary. Run with `cargo test -p step-11-scale-out --test
+//! shared_presence`.
+
+mod common;
+
+use std::{collections::BTreeSet, time::Duration};
+
+use common::nodes::{Node, ask, close, joined, refusal, users_of, wait_for_notice};
+use serde_json::{Value, json};
+use testkit::{Client, DEADLINE, RedisServer, connect};
+use tokio::time::{Instant, timeout};
+
+/// A Redis and two connected nodes, `a` and `b`; `None` without
+/// `redis-server`.
+async fn two_nodes() -> Option<(RedisServer, Node, Node)> {
+    let redis = RedisServer::start()?;
+    let a = Node::start_connected(&redis.url(), "a").await;
+    let b = Node::start_connected(&redis.url(), "b").await;
+    Some((redis, a, b))
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
+
+/// Reads `client`'s frames until each of `nicknames` has left (in any
+/// order), within `limit`; the frames read.
+async fn wait_until_left(client: &mut Client, nicknames: &[&str], limit: Duration) -> Vec<Value> {
+    let mut waiting = set(nicknames);
+    let mut seen = Vec::new();
+    let read = async {
+        while !waiting.is_empty() {
+            let frame = common::next_event_skipping_pings(client).await;
+            if frame["event"] == "left" {
+                waiting.remove(frame["data"]["nickname"].as_str().unwrap_or_default());
+            }
+            seen.push(frame);
+        }
+    };
+    if timeout(limit, read).await.is_err() {
+        panic!("within {limit:?}, {waiting:?} did not leave; came: {seen:?}");
+    }
+    seen
+}
+
+/// Alice on A, Bob on B, Carol on A: each join's `users` is everyone in the
+/// room on both nodes, each member hears the others join, and when Bob
+/// leaves, both on A hear it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_online_list_and_its_notices_span_both_nodes() {
+    // Arrange
+    let Some((_redis, a, b)) = two_nodes().await else {
+        return;
+    };
+    let (mut alice, first) = joined(a.addr(), "alice", "general").await;
+
+    // Act
+    let (mut bob, second) = joined(b.addr(), "bob", "general").await;
+    let (mut carol, third) = joined(a.addr(), "carol", "general").await;
+
+    // Assert
+    assert_eq!(users_of(&first), set(&["alice"]));
+    assert_eq!(users_of(&second), set(&["alice", "bob"]));
+    assert_eq!(users_of(&third), set(&["alice", "bob", "carol"]));
+    wait_for_notice(&mut alice, "joined", "bob", DEADLINE).await;
+    wait_for_notice(&mut alice, "joined", "carol", DEADLINE).await;
+    wait_for_notice(&mut bob, "joined", "carol", DEADLINE).await;
+    close(bob).await;
+    wait_for_notice(&mut alice, "left", "bob", DEADLINE).await;
+    wait_for_notice(&mut carol, "left", "bob", DEADLINE).await;
+    let (_dave, fourth) = joined(b.addr(), "dave", "general").await;
+    assert_eq!(users_of(&fourth), set(&["alice", "carol", "dave"]));
+}
+
+/// A nickname held on node A is refused on node B, in any case, with step
+/// 10's sentence; once its holder has left, B gives it out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nickname_taken_on_one_node_is_refused_on_the_other() {
+    // Arrange
+    let Some((_redis, a, b)) = two_nodes().await else {
+        return;
+    };
+    let (alice, _) = joined(a.addr(), "alice", "general").await;
+    let (mut watcher, _) = joined(b.addr(), "watcher", "general").await;
+    let (mut other, _) = connect(b.addr()).await;
+
+    // Act
+    let (same, _) = ask(&mut other, "join", json!({ "nickname": "alice" })).await;
+    let (other_case, _) = ask(
+        &mut other,
+        "join",
+        json!({ "nickname": "ALICE", "room": "x" }),
+    )
+    .await;
+    close(alice).await;
+    wait_for_notice(&mut watcher, "left", "alice", DEADLINE).await;
+    let (freed, _) = ask(&mut other, "join", json!({ "nickname": "alice" })).await;
+
+    // Assert
+    let refused = |answer: &serde_json::Value| refusal(answer).map(|(sentence, _)| sentence);
+    assert_eq!(
+        refused(&same).as_deref(),
+        Some("the nickname alice is taken; choose another"),
+        "{same}"
+    );
+    assert!(
+        refused(&other_case).is_some(),
+        "ALICE is alice: {other_case}"
+    );
+    assert!(refusal(&freed).is_none(), "free once alice left: {freed}");
+}
+
+/// Node B is killed with SIGKILL while Carol and Dave are on it: Alice, on
+/// A, hears both leave within a few seconds, a newcomer's list has only the
+/// living, and the nicknames can be taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nodes_users_leave_the_other_nodes_lists() {
+    // Arrange
+    let Some((_redis, a, mut b)) = two_nodes().await else {
+        return;
+    };
+    let (mut alice, _) = joined(a.addr(), "alice", "general").await;
+    let (_carol, _) = joined(b.addr(), "carol", "general").await;
+    let (_dave, answer) = joined(b.addr(), "dave", "general").await;
+    assert_eq!(users_of(&answer), set(&["alice", "carol", "dave"]));
+    wait_for_notice(&mut alice, "joined", "dave", DEADLINE).await;
+
+    // Act
+    let killed_at = Instant::now();
+    b.kill_9().await;
+
+    // Assert: liveness 600 ms; within 5 s is "a few seconds" with room for a
+    // busy machine.
+    let within = Duration::from_secs(5);
+    let seen = wait_until_left(&mut alice, &["carol", "dave"], within).await;
+    let gone_after = killed_at.elapsed();
+    assert!(gone_after < within, "{gone_after:?}");
+    let (_eve, answer) = joined(a.addr(), "eve", "general").await;
+    assert_eq!(users_of(&answer), set(&["alice", "eve"]), "after {seen:?}");
+    let (_carol_again, _) = joined(a.addr(), "carol", "general").await;
+}
