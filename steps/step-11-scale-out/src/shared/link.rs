@@ -16,7 +16,10 @@
 //! lost connection too.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -63,6 +66,9 @@ struct LinkInner {
     health: watch::Sender<Health>,
     /// Wakes the supervisor when a command finds the connection broken.
     broken: Notify,
+    /// Whether it has ever connected: the log says "connected" the first
+    /// time and "back" after that.
+    ever_connected: AtomicBool,
 }
 
 /// A command could not be sent or answered: Redis is unreachable (worth
@@ -93,6 +99,7 @@ impl Link {
                 connection: Mutex::new(None),
                 health: watch::Sender::new(down),
                 broken: Notify::new(),
+                ever_connected: AtomicBool::new(false),
             }),
         }
     }
@@ -194,22 +201,22 @@ impl Link {
             .connection
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(connection);
-        let was_down = self.inner.health.send_replace(Health::Up) != Health::Up;
-        if was_down {
-            info!("connected to Redis at {url}");
+        let before = self.inner.health.send_replace(Health::Up);
+        let first = !self.inner.ever_connected.swap(true, Ordering::Relaxed);
+        match before {
+            Health::Up => {}
+            Health::Down(_) if first => info!("connected to Redis at {url}"),
+            Health::Down(_) => info!("Redis is back; taking messages again"),
         }
     }
 }
 
-/// Records `why` as the reason Redis is down; a change only if it was up.
+/// Records `why` as the reason Redis is down; whether that changed it.
 fn set_down(health: &mut Health, why: String) -> bool {
-    match health {
-        Health::Up => {
-            *health = Health::Down(why);
-            true
-        }
-        Health::Down(_) => false,
-    }
+    let down = Health::Down(why);
+    let changed = *health != down;
+    *health = down;
+    changed
 }
 
 /// Whether `error` means the connection is gone (rather than Redis

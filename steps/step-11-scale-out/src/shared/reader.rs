@@ -27,7 +27,7 @@ use redis::{
     streams::{StreamId, StreamReadReply},
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::{Shared, link, message_id, stored_message};
 use crate::{
@@ -90,7 +90,10 @@ pub async fn follow_streams(shared: Shared, client: Client, stop: CancellationTo
             match read {
                 Ok(reply) => deliver(&shared, reply, &mut woken_at),
                 Err(error) => {
-                    warn!("the reader lost Redis ({error}); reading again from where it was");
+                    // Most often the whole Redis is gone: say so at once
+                    // (`/health`, refusals) rather than at the next command.
+                    shared.inner.link.failed(&error);
+                    debug!("the reader's read failed ({error}); reading again from where it was");
                     break;
                 }
             }
