@@ -803,8 +803,10 @@ impl Connection {
             ClaimRefused::Failed(error) => Refusal::from(format!("cannot join: {error}")),
         })?;
         if self.session.is_some() {
-            // Joining again on the same connection: the same session.
+            // Joining again on the same connection: the same session,
+            // nothing taken back.
             self.sessions.rename(&claimed.session, nickname);
+            self.recovered_elsewhere = false;
             return Ok((None, claimed.users));
         }
         let (take_over, taken_over) = oneshot::channel();
