@@ -75,15 +75,7 @@ impl Sessions {
         take_over: oneshot::Sender<()>,
     ) -> Option<String> {
         let secret = new_secret()?;
-        let session = Session {
-            nickname: nickname.clone(),
-            seat,
-            ended: None,
-            take_over: Some(take_over),
-        };
-        let mut sessions = self.lock();
-        forget_expired(&mut sessions, self.recovery);
-        sessions.insert(secret.clone(), session);
+        self.adopt(&secret, seat, nickname, take_over);
         Some(secret)
     }
 
