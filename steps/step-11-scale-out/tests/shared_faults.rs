@@ -7,8 +7,11 @@
 //!
 //! The faults: `CLIENT KILL` of one node's Redis connections (the sender's
 //! node, then the receiver's), twice during the traffic, after which the
-//! node must be back with its three named connections; and a restart of
-//! Redis itself (append-only file on, so what it acknowledged survives).
+//! node must be back with its three named connections; a restart of Redis
+//! itself, and a crash (SIGKILL) of it (append-only file on, fsync on every
+//! write, so what it acknowledged survives); and SIGKILL of the sender's
+//! own node, after which the sender goes on from the other node, sending
+//! again with the same `client_offset`s what had no answer.
 //!
 //! Each test starts its own `redis-server` (skipped, with one `SKIP:` line,
 //! when there is none, unless `REDIS_REQUIRED=1`) and its nodes as the
@@ -20,8 +23,10 @@ mod common;
 use std::time::Duration;
 
 use common::nodes::{
-    Node, Receiver, assert_each_acked_arrived_once, joined, send_until_all_acked, wait_for_progress,
+    Fallback, Node, Receiver, assert_each_acked_arrived_once, joined, send_until_all_acked,
+    send_until_all_acked_or_move, wait_for_progress,
 };
+use serde_json::json;
 use testkit::{DEADLINE, RedisOptions, RedisServer};
 use tokio::{
     sync::watch,
@@ -142,12 +147,18 @@ async fn killing_the_receivers_nodes_redis_connections_loses_nothing() {
     cut_mid_traffic(Cut::ReceiversNode).await;
 }
 
-/// Redis (AOF on) is restarted while 200 messages are being sent: every
-/// message acknowledged — before, during or after — reaches the receiver on
-/// the other node once, in id order, and ids go on increasing after the
-/// restart.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redis_restart_mid_traffic_loses_no_acknowledged_message() {
+/// How Redis goes away mid-traffic.
+#[derive(Clone, Copy, Debug)]
+enum Outage {
+    /// SIGTERM, as an operator restarts it.
+    Restart,
+    /// SIGKILL, as a crash: no shutdown of its own.
+    Crash,
+}
+
+/// Node `a`'s sender and node `b`'s receiver while Redis (AOF on, fsync on
+/// every write) goes away at 60 messages acknowledged and comes back.
+async fn redis_outage_mid_traffic(outage: Outage) {
     // Arrange
     let Some(redis) = RedisServer::start_with(RedisOptions::with_aof()) else {
         return;
@@ -160,7 +171,7 @@ async fn a_redis_restart_mid_traffic_loses_no_acknowledged_message() {
     let receiving = tokio::spawn(receiver.collect(COUNT, TRAFFIC_LIMIT));
     let sending = tokio::spawn(send_until_all_acked(
         sender,
-        "restart",
+        "outage",
         COUNT,
         progress,
         (PACE, TRAFFIC_LIMIT),
@@ -168,14 +179,20 @@ async fn a_redis_restart_mid_traffic_loses_no_acknowledged_message() {
 
     // Act
     wait_for_progress(&mut acked, 60).await;
-    let restarted_at = *acked.borrow();
+    let down_at = *acked.borrow();
     let mut redis = spawn_blocking(move || {
         let mut redis = redis;
-        redis.restart();
+        match outage {
+            Outage::Restart => redis.restart(),
+            Outage::Crash => {
+                redis.kill();
+                redis.restart();
+            }
+        }
         redis
     })
     .await
-    .expect("Redis restarted");
+    .expect("Redis started again");
     let (_sender, sent) = timeout(TRAFFIC_LIMIT, sending)
         .await
         .expect("the sender finishes")
@@ -186,11 +203,8 @@ async fn a_redis_restart_mid_traffic_loses_no_acknowledged_message() {
         .expect("the receiver ran");
 
     // Assert
-    assert!(
-        restarted_at < COUNT,
-        "restarted mid-traffic, at {restarted_at}"
-    );
-    assert_each_acked_arrived_once("restart", &sent, &receiver.messages);
+    assert!(down_at < COUNT, "{outage:?} mid-traffic, at {down_at}");
+    assert_each_acked_arrived_once("outage", &sent, &receiver.messages);
     receiver.assert_no_more_messages().await;
     for node in [&mut a, &mut b] {
         node.wait_for_line(common::nodes::LOST).await;
@@ -198,7 +212,77 @@ async fn a_redis_restart_mid_traffic_loses_no_acknowledged_message() {
     }
     assert!(redis.is_running());
     eprintln!(
-        "restart at {restarted_at}: {} refused for a retry, {} unanswered, {} reconnections",
+        "{outage:?} at {down_at}: {} refused for a retry, {} unanswered, {} reconnections",
         sent.refused_for_retry, sent.resent_unanswered, receiver.reconnects
+    );
+}
+
+/// Redis (AOF on) is restarted while 200 messages are being sent: every
+/// message acknowledged — before, during or after — reaches the receiver on
+/// the other node once, in id order, and ids go on increasing after the
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_traffic_loses_no_acknowledged_message() {
+    redis_outage_mid_traffic(Outage::Restart).await;
+}
+
+/// Redis (AOF on, fsync on every write) is killed with SIGKILL mid-traffic
+/// and started again: what it acknowledged was on disk, so the same holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_crash_mid_traffic_loses_no_acknowledged_message() {
+    redis_outage_mid_traffic(Outage::Crash).await;
+}
+
+/// The sender's own node is killed with SIGKILL at 80 messages
+/// acknowledged: the sender joins node `b` (same nickname, its session) and
+/// sends again, with the same `client_offset`s, whatever had no answer —
+/// some of it stored by `a` before it died. The receiver on `b` gets every
+/// message once, in id order: a retry on another node is never a second copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_whose_node_is_killed_retries_on_the_other_without_duplicates() {
+    // Arrange
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut a = Node::start_connected(&redis.url(), "a").await;
+    let b = Node::start_connected(&redis.url(), "b").await;
+    let receiver = Receiver::join(b.addr(), "receiver", "general").await;
+    let (sender, answer) = joined(a.addr(), "sender", "general").await;
+    let fallback = Fallback {
+        addr: b.addr(),
+        join: json!({ "nickname": "sender", "room": "general", "session": answer["session"] }),
+    };
+    let (progress, mut acked) = watch::channel(0);
+    let receiving = tokio::spawn(receiver.collect(COUNT, TRAFFIC_LIMIT));
+    let sending = tokio::spawn(send_until_all_acked_or_move(
+        sender,
+        "moved",
+        COUNT,
+        progress,
+        (PACE, TRAFFIC_LIMIT),
+        Some(fallback),
+    ));
+
+    // Act
+    wait_for_progress(&mut acked, 80).await;
+    let killed_at = *acked.borrow();
+    a.kill_9().await;
+    let (_sender, sent) = timeout(TRAFFIC_LIMIT, sending)
+        .await
+        .expect("the sender finishes")
+        .expect("the sender ran");
+    let mut receiver = timeout(TRAFFIC_LIMIT, receiving)
+        .await
+        .expect("the receiver finishes")
+        .expect("the receiver ran");
+
+    // Assert
+    assert!(killed_at < COUNT, "killed mid-traffic, at {killed_at}");
+    assert_eq!(sent.moves, 1, "the sender moved to b once");
+    assert_each_acked_arrived_once("moved", &sent, &receiver.messages);
+    receiver.assert_no_more_messages().await;
+    eprintln!(
+        "killed a at {killed_at}: {} sent again on b, {} refused for a retry",
+        sent.resent_unanswered, sent.refused_for_retry
     );
 }

@@ -4,7 +4,8 @@
 //! is refused on the other (whatever its case) until its holder leaves; and
 //! when a node is killed with SIGKILL — no goodbye to anyone — its users
 //! leave the other nodes' lists within a few seconds (`NODE_LIVENESS_MS`
-//! 600 here), and their nicknames are free again.
+//! 600 here), and their nicknames are free again; after a Redis outage
+//! longer than that, everyone still connected is listed again.
 //!
 //! Each test starts its own `redis-server` (skipped, with one `SKIP:` line,
 //! when there is none, unless `REDIS_REQUIRED=1`) and its nodes as the
@@ -15,10 +16,15 @@ mod common;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use common::nodes::{Node, ask, close, joined, refusal, users_of, wait_for_notice};
+use common::nodes::{
+    LOST, Node, ask, close, joined, refusal, say_with_offset, users_of, wait_for_notice,
+};
 use serde_json::{Value, json};
-use testkit::{Client, DEADLINE, RedisServer, connect};
-use tokio::time::{Instant, timeout};
+use testkit::{Client, DEADLINE, RedisOptions, RedisServer, connect};
+use tokio::{
+    task::spawn_blocking,
+    time::{Instant, sleep, timeout},
+};
 
 /// A Redis and two connected nodes, `a` and `b`; `None` without
 /// `redis-server`.
@@ -148,4 +154,76 @@ async fn a_killed_nodes_users_leave_the_other_nodes_lists() {
     let (_eve, answer) = joined(a.addr(), "eve", "general").await;
     assert_eq!(users_of(&answer), set(&["alice", "eve"]), "after {seen:?}");
     let (_carol_again, _) = joined(a.addr(), "carol", "general").await;
+}
+
+/// Redis (AOF on) is down for longer than `NODE_LIVENESS_MS` while Alice
+/// (on A) and Bob (on B) stay connected, so when it comes back every
+/// node's "alive" key has expired and a sweep may take the other node's
+/// users out. Within a few seconds of both nodes being back, a newcomer's
+/// list has both again, and Alice's message reaches Bob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_outage_longer_than_the_liveness_everyone_is_listed_again() {
+    // Arrange
+    let Some(redis) = RedisServer::start_with(RedisOptions::with_aof()) else {
+        return;
+    };
+    let mut a = Node::start_connected(&redis.url(), "a").await;
+    let mut b = Node::start_connected(&redis.url(), "b").await;
+    let (mut alice, _) = joined(a.addr(), "alice", "general").await;
+    let (mut bob, _) = joined(b.addr(), "bob", "general").await;
+
+    // Act
+    let mut redis = spawn_blocking(move || {
+        let mut redis = redis;
+        redis.stop();
+        redis
+    })
+    .await
+    .expect("Redis stopped");
+    a.wait_for_line(LOST).await;
+    b.wait_for_line(LOST).await;
+    // The outage's length is the fault here (longer than the 600 ms
+    // liveness), not a wait for something to happen.
+    sleep(Duration::from_millis(900)).await;
+    let _redis = spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .expect("Redis restarted");
+    a.wait_until_back().await;
+    b.wait_until_back().await;
+
+    // Assert
+    let users = listed_eventually(a.addr(), &["alice", "bob"]).await;
+    assert_eq!(users, set(&["alice", "bob"]));
+    let said = say_with_offset(&mut alice, "still here?", "alice:1").await;
+    assert!(refusal(&said).is_none(), "{said}");
+    let heard = loop {
+        let frame = common::next_event_skipping_pings(&mut bob).await;
+        if frame["event"] == "message" {
+            break frame;
+        }
+    };
+    assert_eq!(heard["data"]["text"], "still here?");
+}
+
+/// Joins `general` on `addr` as a new newcomer each time (a short pause
+/// between tries, within [`DEADLINE`]) until the answer's users, newcomers
+/// aside, are exactly `expected`; returns them.
+async fn listed_eventually(addr: std::net::SocketAddr, expected: &[&str]) -> BTreeSet<String> {
+    let deadline = Instant::now() + DEADLINE;
+    let expected = set(expected);
+    for attempt in 0.. {
+        let nickname = format!("newcomer{attempt}");
+        let (newcomer, answer) = joined(addr, &nickname, "general").await;
+        let mut users = users_of(&answer);
+        users.retain(|user| !user.starts_with("newcomer"));
+        close(newcomer).await;
+        if users == expected || Instant::now() >= deadline {
+            return users;
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!("the loop returns")
 }

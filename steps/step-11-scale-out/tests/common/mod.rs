@@ -1092,8 +1092,19 @@ pub mod nodes {
         pub acked: BTreeMap<usize, i64>,
         /// Answers that refused a message with `"retry": true`.
         pub refused_for_retry: usize,
-        /// Messages sent again because no answer came in [`RESEND_AFTER`].
+        /// Messages sent again because no answer came in [`RESEND_AFTER`]
+        /// (or because the connection they were sent on ended).
         pub resent_unanswered: usize,
+        /// How many times the sender moved to another node.
+        pub moves: usize,
+    }
+
+    /// Where a sender goes on when its connection ends (its node killed):
+    /// another node, and the join to send there (the same nickname, with
+    /// its session, so its `client_offset`s are still its own).
+    pub struct Fallback {
+        pub addr: SocketAddr,
+        pub join: Value,
     }
 
     /// The text of message `index` of sender `tag`.
@@ -1115,18 +1126,19 @@ pub mod nodes {
     }
 
     impl Outbox {
-        /// Sends from `to_send` until [`WINDOW`] messages are in flight.
-        async fn fill(&mut self, client: &mut Client) {
+        /// Sends from `to_send` until [`WINDOW`] messages are in flight;
+        /// false if the connection is gone.
+        async fn fill(&mut self, client: &mut Client) -> bool {
             while self.in_flight.len() < WINDOW {
                 let Some(&index) = self.to_send.front() else {
-                    return;
+                    return true;
                 };
                 if self.sent.acked.contains_key(&index) {
                     self.to_send.pop_front();
                     continue;
                 }
                 if self.pace.tick().now_or_never().is_none() {
-                    return;
+                    return true;
                 }
                 self.to_send.pop_front();
                 let ack = next_ack();
@@ -1135,13 +1147,34 @@ pub mod nodes {
                     "client_offset": format!("{}:{index}", self.tag),
                 });
                 let frame = json!({ "event": "message", "data": data, "ack": ack });
-                timeout(DEADLINE, client.send(Message::text(frame.to_string())))
+                let sent = timeout(DEADLINE, client.send(Message::text(frame.to_string())))
                     .await
-                    .expect("the sender's frame is sent in time")
-                    .expect("the sender's connection stays open");
+                    .expect("the sender's frame is sent (or refused) in time");
+                if sent.is_err() {
+                    return false;
+                }
                 self.in_flight.insert(ack, (index, Instant::now()));
                 self.index_of_ack.insert(ack, index);
             }
+            true
+        }
+
+        /// The connection is gone: connects to `fallback` and joins there
+        /// (waiting while the nickname is held by the dead node); whatever
+        /// was in flight is sent again there, with the same offsets.
+        async fn move_to(&mut self, fallback: Fallback, deadline: Instant) -> Client {
+            let (mut client, _) = connect(fallback.addr).await;
+            let patience = deadline.saturating_duration_since(Instant::now());
+            join_patiently(&mut client, fallback.join, patience, true).await;
+            let unanswered: Vec<usize> = self
+                .in_flight
+                .drain()
+                .map(|(_, (index, _))| index)
+                .collect();
+            self.sent.resent_unanswered += unanswered.len();
+            self.to_send.extend(unanswered);
+            self.sent.moves += 1;
+            client
         }
 
         /// Takes an answer: an id (the same for every answer about one
@@ -1182,6 +1215,21 @@ pub mod nodes {
             }
         }
 
+        /// Reads what comes within one pace (at most 200 ms) and takes it
+        /// if it is an answer; false if the connection is gone.
+        async fn read(&mut self, client: &mut Client) -> bool {
+            let wait = self.pace.period().min(Duration::from_millis(200));
+            match timeout(wait, client.next()).await {
+                Err(_) | Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => true,
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("the server sends JSON");
+                    self.on_answer(&frame).await;
+                    true
+                }
+                Ok(_ended) => false,
+            }
+        }
+
         /// Messages unanswered for [`RESEND_AFTER`] go back to be sent again
         /// (a late answer to the old `ack` still counts).
         fn resend_unanswered(&mut self) {
@@ -1208,11 +1256,24 @@ pub mod nodes {
     /// acknowledged; `progress` counts the acknowledged. At most one message
     /// is sent per `pace`. Fails after `limit`.
     pub async fn send_until_all_acked(
+        client: Client,
+        tag: &str,
+        count: usize,
+        progress: watch::Sender<usize>,
+        timing: (Duration, Duration),
+    ) -> (Client, Sent) {
+        send_until_all_acked_or_move(client, tag, count, progress, timing, None).await
+    }
+
+    /// [`send_until_all_acked`] that, if its connection ends, goes on once
+    /// through `fallback` instead of failing.
+    pub async fn send_until_all_acked_or_move(
         mut client: Client,
         tag: &str,
         count: usize,
         progress: watch::Sender<usize>,
         (pace, limit): (Duration, Duration),
+        mut fallback: Option<Fallback>,
     ) -> (Client, Sent) {
         let deadline = Instant::now() + limit;
         let mut pace = interval(pace);
@@ -1234,17 +1295,13 @@ pub mod nodes {
                 outbox.sent.refused_for_retry,
                 outbox.sent.resent_unanswered
             );
-            outbox.fill(&mut client).await;
-            let wait = outbox.pace.period().min(Duration::from_millis(200));
-            match timeout(wait, client.next()).await {
-                Err(_) => {}
-                Ok(Some(Ok(Message::Text(text)))) => {
-                    let frame: Value = serde_json::from_str(&text).expect("the server sends JSON");
-                    outbox.on_answer(&frame).await;
-                    progress.send_replace(outbox.sent.acked.len());
-                }
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
-                Ok(other) => panic!("{tag}: the sender's connection ended: {other:?}"),
+            let open = outbox.fill(&mut client).await && outbox.read(&mut client).await;
+            progress.send_replace(outbox.sent.acked.len());
+            if !open {
+                let fallback = fallback
+                    .take()
+                    .unwrap_or_else(|| panic!("{tag}: the sender's connection ended"));
+                client = outbox.move_to(fallback, deadline).await;
             }
             outbox.resend_unanswered();
         }
