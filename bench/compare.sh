@@ -107,7 +107,8 @@
 # scenarios 1-4 (the run in bench/results/ before step 09); step 09 and its two
 # scenarios add about a third, so about 13 minutes; step 10 (every scenario,
 # as long as step 09's) and scenarios 7 and 8 add about 6 more, plus the
-# first build and sqlite3's (about a minute).
+# first build and sqlite3's (about a minute). The two-node mode (scenarios
+# 9-11, three servers) adds about 8 more: 27 runs of some 17 s each.
 #
 # All traffic stays on 127.0.0.1, every run is bounded in time, and every
 # server this script starts is stopped when it exits, however it exits.
@@ -313,12 +314,15 @@ start_redis() {
     cat "$folder/redis.log" >&2
     exit 1
 }
-for server in "${servers[@]}"; do
-    if [[ -n "${server_redis[$server]:-}" ]]; then
-        start_redis
-        break
-    fi
-done
+# Only if a server on Redis is to run, and a scenario of theirs (9-11).
+if [[ " $BENCH_SCENARIOS " =~ \ (9|10|11)\  ]]; then
+    for server in "${servers[@]}"; do
+        if [[ -n "${server_redis[$server]:-}" ]]; then
+            start_redis
+            break
+        fi
+    done
+fi
 
 # --- servers --------------------------------------------------------------
 # launch NAME LOG NODE: starts one process of server NAME on a free port
@@ -493,19 +497,19 @@ scenario_args() {
             ;;
         9)
             scenario_id=9-two-nodes-100-clients
-            scenario_title="two nodes: 100 clients, 10 senders (all on node a), 200 msg/s"
+            scenario_title="on Redis: 100 clients, 10 senders, 200 msg/s (two nodes: the senders on node a)"
             traffic_args=(--clients 100 --senders 10 --rate 200 --warmup "$BENCH_WARMUP" --duration "$BENCH_SECONDS")
             on_redis=1
             ;;
         10)
             scenario_id=10-two-nodes-flat-out-1000-clients
-            scenario_title="two nodes: 1,000 clients flat out (10 senders on node a, 4 in flight each)"
+            scenario_title="on Redis: 1,000 clients flat out (10 senders, 4 in flight each; two nodes: the senders on node a)"
             traffic_args=(--clients 1000 --senders 10 --flat-out --in-flight 4 --warmup "$BENCH_WARMUP" --duration "$BENCH_SECONDS")
             on_redis=1
             ;;
         11)
             scenario_id=11-two-nodes-redis-killed
-            scenario_title="two nodes: scenario 9 while nodes lose Redis (${BENCH_KILL_NODES// /, then }, killed in turn)"
+            scenario_title="on Redis: scenario 9 while nodes lose their Redis connections (two nodes: ${BENCH_KILL_NODES// /, then }; one node: a)"
             traffic_args=(--clients 100 --senders 10 --rate 200 --warmup "$BENCH_WARMUP" --duration "$BENCH_SECONDS")
             on_redis=1
             kills_redis=1
