@@ -17,7 +17,10 @@
 //!
 //! Layers, bottom up: `websocket` (frames), `protocol` (the three chat
 //! protocols), `rooms` (who hears whom), `client` (one simulated user), `run`
-//! (a whole run), `result` and `report` (numbers out).
+//! (a whole run), `result` and `report` (numbers out). Step 11's two-node
+//! mode adds `two_nodes` (the split of clients over two nodes, and what each
+//! side saw), `redis_admin` (Redis's CPU, and killing one node's Redis
+//! connections mid-run) and `two_node_report` (the report's second table).
 
 pub mod bare_server;
 pub mod client;
