@@ -3,9 +3,10 @@
 //! A) with the id A acknowledged; ids from both nodes are one increasing
 //! sequence that everyone receives in the same order; a private message
 //! crosses nodes; a retry sent to another node (same `client_offset`) is
-//! one message; and a client whose node is killed with SIGKILL recovers on
+//! one message; a client whose node is killed with SIGKILL recovers on
 //! the other node with `last_id`: everything it missed, once each, in
-//! order.
+//! order (and a private message missed, with its session); and a session
+//! is taken back on another node from a connection that still looks alive.
 //!
 //! Each test starts its own `redis-server` (skipped, with one `SKIP:` line,
 //! when there is none, unless `REDIS_REQUIRED=1`) and its nodes as the
@@ -17,12 +18,13 @@ mod common;
 use std::time::Duration;
 
 use common::nodes::{
-    Node, Receiver, ask, close, id_of, joined, messages_in, refusal, say_with_offset,
-    wait_for_notice,
+    Node, Receiver, ask, close, id_of, join_patiently, joined, messages_in, refusal,
+    say_with_offset, wait_for_notice,
 };
 use serde_json::json;
 use testkit::{Client, DEADLINE, QUIET_PERIOD, RedisServer, assert_nothing_arrives};
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 
 /// A Redis and two connected nodes, `a` and `b`; `None` without
 /// `redis-server`.
@@ -234,4 +236,89 @@ async fn after_its_node_is_killed_a_client_recovers_everything_on_the_other() {
     assert_eq!(bob.ids(), acked, "every message once, in order");
     let mut bob = bob;
     bob.assert_no_more_messages().await;
+}
+
+/// Alice's tab on node A looks alive (nobody has noticed it is gone) when
+/// she joins on node B with its session: the answer says `recovered`, and
+/// the old connection, on the other node, is closed with 4001 and step
+/// 10's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_taken_back_on_another_node() {
+    // Arrange
+    let Some((_redis, a, b)) = two_nodes().await else {
+        return;
+    };
+    let (mut old, answer) = joined(a.addr(), "alice", "general").await;
+    let session = answer["session"].as_str().expect("a session").to_owned();
+
+    // Act
+    let (mut new, _) = testkit::connect(b.addr()).await;
+    let data = json!({ "nickname": "alice", "room": "general", "session": session });
+    let (resumed, _) = ask(&mut new, "join", data).await;
+
+    // Assert
+    assert!(refusal(&resumed).is_none(), "taken back: {resumed}");
+    assert_eq!(resumed["data"]["recovered"], true, "{resumed}");
+    assert_eq!(resumed["data"]["session"], session.as_str());
+    assert_eq!(resumed["data"]["users"], json!(["alice"]));
+    let close = timeout(DEADLINE, async {
+        loop {
+            match testkit::next_frame(&mut old).await {
+                Message::Close(close) => break close.expect("a reason"),
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("the old connection is closed in time");
+    assert_eq!(close.code, CloseCode::from(4001));
+    assert_eq!(
+        close.reason,
+        "this session was taken over by a newer connection"
+    );
+}
+
+/// Carol's node A is killed while a private message for her is on its way
+/// (her tab was not reading). She joins node B with her session and the
+/// last room message she saw: the session is hers again, and the private
+/// message arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_message_missed_when_its_node_died_arrives_on_the_other() {
+    // Arrange: Carol, on A, stops reading.
+    let Some((_redis, mut a, b)) = two_nodes().await else {
+        return;
+    };
+    let (_away, answer) = joined(a.addr(), "carol", "random").await;
+    let session = answer["session"].clone();
+    let (mut alice, _) = joined(b.addr(), "alice", "random").await;
+    let seen = say_with_offset(&mut alice, "a room message", "x:1").await;
+    let data = json!({ "to": "carol", "text": "while you were away", "client_offset": "p:1" });
+    let (sent, _) = ask(&mut alice, "private", data).await;
+    assert!(refusal(&sent).is_none(), "sent: {sent}");
+
+    // Act
+    a.kill_9().await;
+    let (mut carol, _) = testkit::connect(b.addr()).await;
+    let data = json!({
+        "nickname": "carol",
+        "room": "random",
+        "session": session,
+        "last_id": seen["data"]["id"],
+    });
+    let resumed = join_patiently(&mut carol, data, DEADLINE, true).await;
+
+    // Assert
+    assert_eq!(resumed["recovered"], true, "{resumed}");
+    let private = timeout(DEADLINE, async {
+        loop {
+            let event = common::next_event_skipping_pings(&mut carol).await;
+            if event["event"] == "private" {
+                break event;
+            }
+        }
+    })
+    .await
+    .expect("the private message arrives in time");
+    assert_eq!(private["data"]["text"], "while you were away");
+    assert_eq!(private["data"]["id"], sent["data"]["id"]);
 }
