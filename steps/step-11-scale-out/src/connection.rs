@@ -753,7 +753,10 @@ impl Connection {
         self.typing_feed = Some(joined.typing);
         self.follow_everywhere().await?;
         let recovered = taking_over.is_some() || self.recovered_elsewhere;
-        self.replay(last_id, recovered).await;
+        if let Err(refused) = self.replay(last_id, recovered).await {
+            self.undo_join();
+            return Err(refused);
+        }
         let member = self.member.as_ref().ok_or("join a room first")?;
         debug!(
             "{} joined {} as {}",
@@ -838,15 +841,21 @@ impl Connection {
         match shared.follow(&member.room, &member.nickname.key()).await {
             Ok(()) => Ok(()),
             Err(error) => {
-                // Leaving (the membership's drop) frees the nickname again.
-                self.member = None;
-                self.feed = None;
-                self.typing_feed = None;
+                self.undo_join();
                 Err(Refusal::try_again(format!(
                     "cannot join right now: {error}; try again in a moment"
                 )))
             }
         }
+    }
+
+    /// Step 11: a join that Redis could not complete leaves the room again
+    /// (the membership's drop frees the nickname), with nothing queued.
+    fn undo_join(&mut self) {
+        self.member = None;
+        self.feed = None;
+        self.typing_feed = None;
+        self.after_answer.clear();
     }
 
     /// Gives this connection a session for `nickname`: the one the client
@@ -875,8 +884,10 @@ impl Connection {
     /// Queues, for right after the join's answer, the room's messages after
     /// `last_id` (or its latest, for a first join), and the private messages
     /// missed, for a session taken back.
-    async fn replay(&mut self, last_id: Option<i64>, recovered: bool) {
-        let Some(member) = &self.member else { return };
+    async fn replay(&mut self, last_id: Option<i64>, recovered: bool) -> Result<(), Refusal> {
+        let Some(member) = &self.member else {
+            return Ok(());
+        };
         let (room, to_key) = (member.room.as_str().to_owned(), member.nickname.key());
         let delivery = &self.config.delivery;
         let query = match last_id {
@@ -898,24 +909,30 @@ impl Connection {
             cap: delivery.replay_cap,
         });
         self.replayed = Replayed::default();
-        if let Some(found) = self.find(query).await {
+        if let Some(found) = self.find(query).await? {
             self.replayed.room = queue_replay(&mut self.after_answer, &room, found);
         }
         if let Some(query) = privates
-            && let Some(found) = self.find(query).await
+            && let Some(found) = self.find(query).await?
         {
             self.replayed.private = queue_replay(&mut self.after_answer, &room, found);
         }
+        Ok(())
     }
 
     /// Runs `query`; a database that fails is logged, and the client simply
-    /// gets no history.
-    async fn find(&mut self, query: Query) -> Option<Found> {
+    /// gets no history. With Redis (step 11) the join is refused instead,
+    /// to be tried again: Redis being away is an ordinary event, and a tab
+    /// answered without what it missed would move its `last_id` past it.
+    async fn find(&mut self, query: Query) -> Result<Option<Found>, Refusal> {
         match self.history.find(query).await {
-            Ok(found) => Some(found),
+            Ok(found) => Ok(Some(found)),
+            Err(error) if self.history.shared().is_some() => Err(Refusal::try_again(format!(
+                "cannot join right now: no history ({error}); try again in a moment"
+            ))),
             Err(error) => {
                 warn!("no history for {}: {error}", self.id);
-                None
+                Ok(None)
             }
         }
     }

@@ -66,7 +66,7 @@ use std::{
     io,
     path::{Path, PathBuf},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -142,6 +142,10 @@ pub const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// [`WRITE_BUFFER_BYTES`] plus one message, so this is a safety net: going
 /// past it is an error for that connection, never unbounded memory.
 pub const MAX_WRITE_BUFFER_BYTES: usize = WRITE_BUFFER_BYTES + 4 * MAX_MESSAGE_BYTES;
+
+/// How long a stopping node waits for its goodbye to Redis (step 11): two
+/// commands, and the tasks noticing the stop.
+const LEAVING_REDIS: Duration = Duration::from_secs(2);
 
 /// What every connection's handler shares: the rooms, the limits, and the
 /// bookkeeping that enforces them and shuts down cleanly.
@@ -286,14 +290,25 @@ impl AppState {
         // Closing the tracker means: `wait` may finish once it is empty.
         self.connections.close();
         let grace = self.config.shutdown_grace;
-        if timeout(grace, self.connections.wait()).await.is_ok() {
+        let left = if timeout(grace, self.connections.wait()).await.is_ok() {
             info!("all connections closed");
             0
         } else {
             let left = self.connections.len();
             warn!("{left} connections did not close within {grace:?}; exiting anyway");
             left
+        };
+        // Step 11: the node's own goodbye to Redis (its users out of every
+        // list), bounded like the rest: Redis may be the thing that is gone.
+        if let Some(shared) = self.history.shared()
+            && timeout(LEAVING_REDIS, shared.stopped()).await.is_err()
+        {
+            warn!(
+                "did not finish leaving Redis within {LEAVING_REDIS:?}; \
+                 this node's users leave when its liveness expires"
+            );
         }
+        left
     }
 }
 

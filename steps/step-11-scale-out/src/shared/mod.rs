@@ -42,7 +42,7 @@ use std::{
 
 use redis::{Client, Value, aio::MultiplexedConnection, streams::StreamId};
 use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::warn;
 
 use crate::{
@@ -80,6 +80,9 @@ struct Inner {
     /// The streams the reader follows, each with the id it has delivered
     /// up to. Joins add to it; the reader drops what nobody here needs.
     follows: Mutex<HashMap<String, i64>>,
+    /// The node's tasks, so that shutting down can wait until the last of
+    /// them has taken this node out of Redis.
+    tasks: TaskTracker,
 }
 
 /// A claim of a nickname and a room, for [`Shared::claim`].
@@ -148,18 +151,28 @@ impl Shared {
                 sessions: sessions.clone(),
                 delivery: delivery.clone(),
                 follows: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
             }),
         };
-        tokio::spawn(link.keep_connected(settings.shown_url(), stop.clone()));
-        tokio::spawn(reader::follow_streams(
+        let tasks = &shared.inner.tasks;
+        tasks.spawn(link.keep_connected(settings.shown_url(), stop.clone()));
+        tasks.spawn(reader::follow_streams(
             shared.clone(),
             client.clone(),
             stop.clone(),
         ));
-        tokio::spawn(notices::listen(shared.clone(), client, stop.clone()));
-        tokio::spawn(liveness::keep_alive(shared.clone(), stop.clone()));
-        tokio::spawn(shared.clone().relay(relayed, stop.clone()));
+        tasks.spawn(notices::listen(shared.clone(), client, stop.clone()));
+        tasks.spawn(liveness::keep_alive(shared.clone(), stop.clone()));
+        tasks.spawn(shared.clone().relay(relayed, stop.clone()));
+        tasks.close();
         Ok((shared, rooms))
+    }
+
+    /// Waits until every task of this node has stopped (after `stop` was
+    /// cancelled): this node's users are then out of every list. A process
+    /// that returned from `main` sooner would cut that short.
+    pub async fn stopped(&self) {
+        self.inner.tasks.wait().await;
     }
 
     /// This node's id in Redis.
