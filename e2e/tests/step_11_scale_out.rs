@@ -149,7 +149,9 @@ async fn two_tabs_on_two_nodes_chat_and_a_restarted_node_gives_back_what_was_mis
 /// refused by her node with `"retry": true`; her page keeps it as
 /// "waiting for the server…" while socket.js sends it again; once Redis is
 /// back it is sent, and Bob sees it exactly once; both lists still say
-/// alice and bob, and the chat goes on.
+/// alice and bob, and the chat goes on. Meanwhile a join from a second
+/// socket shows that socket.js's patience with such refusals is its own
+/// (outside `retries`) and runs out.
 #[tokio::test]
 async fn while_redis_is_down_a_message_waits_and_goes_once_when_it_is_back() {
     // Arrange
@@ -188,6 +190,25 @@ async fn while_redis_is_down_a_message_waits_and_goes_once_when_it_is_back() {
     assert_eq!(line["words"], "waiting for the server…", "{line}");
     alice.save_screenshot("11-waiting-for-redis.png").await;
 
+    // Assert: socket.js's patience with "retry" refusals is its own, and
+    // it ends: a join from a second socket, with 1 retry of 300 ms, is sent
+    // three times or more (more than the 2 tries its retries allow), then
+    // fails with the server's sentence, marked retry, after the 600 ms.
+    let patience = alice.execute_async(PATIENCE_RUNS_OUT, vec![]).await;
+    assert_eq!(patience["retry"], true, "{patience}");
+    assert!(
+        patience["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "the server's sentence: {patience}"
+    );
+    assert!(
+        patience["sends"].as_u64().is_some_and(|n| n >= 3),
+        "sent again outside the retries budget: {patience}"
+    );
+    assert!(
+        patience["waited"].as_u64().is_some_and(|ms| ms >= 600),
+        "ms × (retries + 1) of patience: {patience}"
+    );
+
     // Act: Redis is back, with what it had.
     redis.restart();
 
@@ -217,6 +238,31 @@ socket._webSocket.addEventListener('message', ({ data }) => {
         const frame = JSON.parse(data);
         if (frame.error && frame.error.retry === true) window.__retryRefusals += 1;
     } catch (error) {}
+});";
+
+/// In the page, while its node cannot reach Redis: a second socket,
+/// `io({ ackTimeout: 300, retries: 1 })`, joins; every join frame it sends
+/// is counted (through `WebSocket.prototype.send`, which socket.js calls);
+/// calls back with the Error the join ends with, how many times its frame
+/// was sent, and how long it took: `{"message", "retry", "sends",
+/// "waited"}`.
+const PATIENCE_RUNS_OUT: &str = "const done = arguments[0];
+let sends = 0;
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (frame) {
+    if (String(frame).includes('patience-check')) sends += 1;
+    return send.call(this, frame);
+};
+const patient = io({ ackTimeout: 300, retries: 1 });
+patient.on('connect', () => {
+    const started = Date.now();
+    patient.emitWithAck('join', { nickname: 'patience-check' }).then(
+        () => done('joined, although Redis is down'),
+        (err) => {
+            WebSocket.prototype.send = send;
+            patient.disconnect();
+            done({ message: err.message, retry: err.retry === true, sends, waited: Date.now() - started });
+        });
 });";
 
 /// `127.0.0.1:0`: any free port.
