@@ -159,8 +159,9 @@ async fn a_killed_nodes_users_leave_the_other_nodes_lists() {
 /// Redis (AOF on) is down for longer than `NODE_LIVENESS_MS` while Alice
 /// (on A) and Bob (on B) stay connected, so when it comes back every
 /// node's "alive" key has expired and a sweep may take the other node's
-/// users out. Within a few seconds of both nodes being back, a newcomer's
-/// list has both again, and Alice's message reaches Bob.
+/// users out. No node sweeps in its first liveness period after coming
+/// back, so neither list flickers: Alice never hears Bob leave, a
+/// newcomer's list has both, and Alice's message reaches Bob.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_outage_longer_than_the_liveness_everyone_is_listed_again() {
     // Arrange
@@ -206,6 +207,27 @@ async fn after_an_outage_longer_than_the_liveness_everyone_is_listed_again() {
         }
     };
     assert_eq!(heard["data"]["text"], "still here?");
+    let bob_left = |event: &Value| event["event"] == "left" && event["data"]["nickname"] == "bob";
+    let alice_heard = events_until_quiet(&mut alice).await;
+    assert!(
+        !alice_heard.iter().any(bob_left),
+        "no flicker: {alice_heard:?}"
+    );
+}
+
+/// Every event `client` receives until it has been quiet for
+/// [`testkit::QUIET_PERIOD`] (bounded by [`DEADLINE`]).
+async fn events_until_quiet(client: &mut Client) -> Vec<Value> {
+    let deadline = Instant::now() + DEADLINE;
+    let mut events = Vec::new();
+    while Instant::now() < deadline {
+        let next = common::next_event_skipping_pings(client);
+        match timeout(testkit::QUIET_PERIOD, next).await {
+            Ok(event) => events.push(event),
+            Err(_) => break,
+        }
+    }
+    events
 }
 
 /// Joins `general` on `addr` as a new newcomer each time (a short pause
@@ -226,4 +248,64 @@ async fn listed_eventually(addr: std::net::SocketAddr, expected: &[&str]) -> BTr
         sleep(Duration::from_millis(100)).await;
     }
     unreachable!("the loop returns")
+}
+
+/// The race behind a flickering list: Redis restarts after an outage
+/// longer than the liveness, node A is back at once, node B a moment
+/// later (here frozen with SIGSTOP across the restart, and thawed 200 ms
+/// after A is back: well within one 600 ms liveness period). A node does
+/// not sweep in its first period after coming back, so A does not take
+/// Bob out in that moment: Alice never hears him leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_a_moment_later_than_another_is_not_swept() {
+    // Arrange
+    let Some(redis) = RedisServer::start_with(RedisOptions::with_aof()) else {
+        return;
+    };
+    let mut a = Node::start_connected(&redis.url(), "a").await;
+    let b = Node::start_connected(&redis.url(), "b").await;
+    let (mut alice, _) = joined(a.addr(), "alice", "general").await;
+    let (_bob, _) = joined(b.addr(), "bob", "general").await;
+    let _ = common::next_event_skipping_pings(&mut alice).await; // bob joined
+
+    // Act
+    signal(&b, "-STOP");
+    let mut redis = spawn_blocking(move || {
+        let mut redis = redis;
+        redis.stop();
+        redis
+    })
+    .await
+    .expect("Redis stopped");
+    a.wait_for_line(LOST).await;
+    // The outage's length and B's lateness are the fault, not waits.
+    sleep(Duration::from_millis(900)).await;
+    let _redis = spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .expect("Redis restarted");
+    a.wait_until_back().await;
+    sleep(Duration::from_millis(200)).await;
+    signal(&b, "-CONT");
+
+    // Assert
+    let users = listed_eventually(a.addr(), &["alice", "bob"]).await;
+    assert_eq!(users, set(&["alice", "bob"]));
+    let bob_left = |event: &Value| event["event"] == "left" && event["data"]["nickname"] == "bob";
+    let alice_heard = events_until_quiet(&mut alice).await;
+    assert!(
+        !alice_heard.iter().any(bob_left),
+        "no flicker: {alice_heard:?}"
+    );
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`) to `node`'s process, by its PID.
+fn signal(node: &Node, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &node.binary.pid()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} the node");
 }

@@ -20,7 +20,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use redis::{AsyncConnectionConfig, Client, RedisError, aio::MultiplexedConnection};
@@ -69,6 +69,8 @@ struct LinkInner {
     /// Whether it has ever connected: the log says "connected" the first
     /// time and "back" after that.
     ever_connected: AtomicBool,
+    /// When the current connection was made.
+    connected_at: Mutex<Option<Instant>>,
 }
 
 /// A command could not be sent or answered: Redis is unreachable (worth
@@ -100,6 +102,7 @@ impl Link {
                 health: watch::Sender::new(down),
                 broken: Notify::new(),
                 ever_connected: AtomicBool::new(false),
+                connected_at: Mutex::new(None),
             }),
         }
     }
@@ -195,7 +198,25 @@ impl Link {
         }
     }
 
+    /// How long the current connection has been up (zero while down).
+    pub fn up_for(&self) -> Duration {
+        let connected_at = *self
+            .inner
+            .connected_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match connected_at {
+            Some(at) if self.is_up() => at.elapsed(),
+            _ => Duration::ZERO,
+        }
+    }
+
     fn connected(&self, connection: MultiplexedConnection, url: &str) {
+        *self
+            .inner
+            .connected_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
         *self
             .inner
             .connection

@@ -55,7 +55,8 @@ pub async fn keep_alive(shared: Shared, stop: CancellationToken) {
     leave_cleanly(&shared).await;
 }
 
-/// One beat: "alive" for another period, then the sweep.
+/// One beat: "alive" for another period, then the sweep (once this node
+/// has been connected for a whole period).
 async fn beat_once(shared: &Shared) -> Result<(), LinkError> {
     let mut connection = shared.connection()?;
     let was_alive: i64 = scripts::ALIVE
@@ -69,6 +70,13 @@ async fn beat_once(shared: &Shared) -> Result<(), LinkError> {
         // liveness period (an outage, a Redis restart): the others may have
         // swept its users, who are still connected here.
         claim_everyone_again(shared, &mut connection).await?;
+    }
+    // Just back from an outage, the other nodes may be back a moment later
+    // than this one, their keys expired meanwhile: give them one period to
+    // say they are alive before taking their users out (a sweep now would
+    // make every list flicker, and a `joined` missed then leaves it wrong).
+    if shared.inner.link.up_for() < shared.inner.settings.node_liveness {
+        return Ok(());
     }
     let swept: i64 = scripts::SWEEP
         .arg(recovery_ms(&shared.inner.delivery))
