@@ -17,14 +17,11 @@ mod common;
 use std::{collections::BTreeSet, time::Duration};
 
 use common::nodes::{
-    LOST, Node, ask, close, joined, refusal, say_with_offset, users_of, wait_for_notice,
+    LOST, Node, ask, close, joined, refusal, say_with_offset, users_of, wait_for_notice, with_redis,
 };
 use serde_json::{Value, json};
 use testkit::{Client, DEADLINE, RedisOptions, RedisServer, connect};
-use tokio::{
-    task::spawn_blocking,
-    time::{Instant, sleep, timeout},
-};
+use tokio::time::{Instant, sleep, timeout};
 
 /// A Redis and two connected nodes, `a` and `b`; `None` without
 /// `redis-server`.
@@ -174,24 +171,13 @@ async fn after_an_outage_longer_than_the_liveness_everyone_is_listed_again() {
     let (mut bob, _) = joined(b.addr(), "bob", "general").await;
 
     // Act
-    let mut redis = spawn_blocking(move || {
-        let mut redis = redis;
-        redis.stop();
-        redis
-    })
-    .await
-    .expect("Redis stopped");
+    let redis = with_redis(redis, RedisServer::stop).await;
     a.wait_for_line(LOST).await;
     b.wait_for_line(LOST).await;
     // The outage's length is the fault here (longer than the 600 ms
     // liveness), not a wait for something to happen.
     sleep(Duration::from_millis(900)).await;
-    let _redis = spawn_blocking(move || {
-        redis.restart();
-        redis
-    })
-    .await
-    .expect("Redis restarted");
+    let _redis = with_redis(redis, RedisServer::restart).await;
     a.wait_until_back().await;
     b.wait_until_back().await;
 
@@ -270,22 +256,11 @@ async fn a_node_back_a_moment_later_than_another_is_not_swept() {
 
     // Act
     signal(&b, "-STOP");
-    let mut redis = spawn_blocking(move || {
-        let mut redis = redis;
-        redis.stop();
-        redis
-    })
-    .await
-    .expect("Redis stopped");
+    let redis = with_redis(redis, RedisServer::stop).await;
     a.wait_for_line(LOST).await;
     // The outage's length and B's lateness are the fault, not waits.
     sleep(Duration::from_millis(900)).await;
-    let _redis = spawn_blocking(move || {
-        redis.restart();
-        redis
-    })
-    .await
-    .expect("Redis restarted");
+    let _redis = with_redis(redis, RedisServer::restart).await;
     a.wait_until_back().await;
     sleep(Duration::from_millis(200)).await;
     signal(&b, "-CONT");

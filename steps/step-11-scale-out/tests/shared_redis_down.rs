@@ -17,21 +17,10 @@ mod common;
 
 use common::nodes::{
     BACK, CONNECTED, LOST, Node, Receiver, ask, get, id_of, joined, refusal, say_with_offset,
+    with_redis,
 };
 use serde_json::json;
 use testkit::{DEADLINE, RedisOptions, RedisServer, connect};
-use tokio::task::spawn_blocking;
-
-/// Runs a blocking `RedisServer` call (stop, restart) off the runtime's
-/// threads and gives the server back.
-async fn with_redis(mut redis: RedisServer, call: fn(&mut RedisServer)) -> RedisServer {
-    spawn_blocking(move || {
-        call(&mut redis);
-        redis
-    })
-    .await
-    .expect("the Redis call ran")
-}
 
 /// `GET /health`: the status, and the body without its line end.
 async fn health(addr: std::net::SocketAddr) -> (u16, String) {

@@ -623,6 +623,20 @@ pub mod nodes {
 
     use super::{ChatMessage, RunningBinary, chat_message, next_ack, next_event_skipping_pings};
 
+    /// Runs a blocking `testkit::RedisServer` call (stop, restart) off the runtime's
+    /// threads and gives the server back.
+    pub async fn with_redis(
+        mut redis: testkit::RedisServer,
+        call: fn(&mut testkit::RedisServer),
+    ) -> testkit::RedisServer {
+        tokio::task::spawn_blocking(move || {
+            call(&mut redis);
+            redis
+        })
+        .await
+        .expect("the Redis call ran")
+    }
+
     /// `NODE_LIVENESS_MS` of the tests' nodes: a killed node's users leave
     /// the others' lists within about a second, not three.
     pub const LIVENESS_MS: &str = "600";
